@@ -1,0 +1,1 @@
+"""Ingesters: fetch platform exports, parse them without bodies, write them to the store."""

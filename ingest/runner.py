@@ -1,0 +1,240 @@
+"""The one code path every ingester runs through: fetch → parse → upsert + cursor, one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine, Table, select, update
+
+from errors import IngestError, UptakeError
+from store.identity import Identity
+from store.locks import hold_lock
+from ingest.progress import Progress
+from settings import Settings
+from store.engine import write_transaction
+from store.models import Erasure, IngestRun, IngestState, Person
+from store.upsert import upsert
+
+MAX_WARNINGS = 50
+
+
+@dataclass(frozen=True)
+class Window:
+    """One unit of work, committed as one run: a file, or one API window."""
+
+    target: str
+    start: str | None = None
+    end: str | None = None
+    payload: Any = None
+
+
+@dataclass
+class RunResult:
+    """What one run did."""
+
+    source: str
+    target: str
+    status: str
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_skipped: int = 0
+    duration_s: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+class Source(Protocol):
+    """An ingester: says which windows are due and ingests one window through a Writer."""
+
+    name: str
+
+    def windows(self, cursor: str | None) -> Iterable[Window]:
+        """The windows to run now, oldest first, given the stored cursor."""
+        ...
+
+    def ingest(self, window: Window, writer: Writer) -> str | None:
+        """Read one window and write it; return the new cursor (None leaves it unchanged)."""
+        ...
+
+
+class Writer:
+    """What a source may do inside its run's transaction; counts everything it is told."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        settings: Settings,
+        identity: Identity,
+        result: RunResult,
+        progress: Progress,
+    ):
+        self.conn = conn
+        self.settings = settings
+        self.identity = identity
+        self.result = result
+        self.progress = progress
+        self.erased: set[str] = set(conn.scalars(select(Erasure.person_key)))
+        self._people: set[str] = set()
+
+    def read(self, n: int = 1) -> None:
+        """Count n input records read."""
+        self.result.rows_read += n
+        self.progress.update(self.result.rows_read)
+
+    def skip(self, reason: str) -> None:
+        """Count one skipped record; the first few reasons become warnings."""
+        self.result.rows_skipped += 1
+        if self.result.rows_skipped <= 5:
+            self.warn(f"skipped a record: {reason}")
+
+    def warn(self, message: str) -> None:
+        """Record a warning on the run (shown on the data health page)."""
+        if message not in self.result.warnings and len(self.result.warnings) < MAX_WARNINGS:
+            self.result.warnings.append(message)
+
+    def save_people(self, people: Sequence[dict[str, Any]]) -> None:
+        """Insert people not yet known (`person_key`, optional `email`, `display_name`, `matched`)."""
+        now = _utcnow()
+        fresh = [
+            {"email": None, "display_name": None, "matched": True, "created_at": now, **p}
+            for p in people
+            if p["person_key"] not in self._people and p["person_key"] not in self.erased
+        ]
+        if not fresh:
+            return
+        refresh = () if self.identity.pseudonymise else ("email", "display_name")
+        upsert(self.conn, Person.__table__, fresh, update=refresh)
+        self._people.update(p["person_key"] for p in fresh)
+
+    def upsert(
+        self,
+        table: Table,
+        rows: Sequence[dict[str, Any]],
+        keys: Sequence[str] | None = None,
+        update: Sequence[str] | None = None,
+    ) -> int:
+        """Upsert rows (dropping erased people's rows); counts them as written."""
+        if self.erased:
+            rows = [r for r in rows if r.get("person_key") not in self.erased]
+        written = upsert(self.conn, table, rows, keys, update)
+        self.result.rows_written += written
+        return written
+
+
+def run_source(
+    engine: Engine, settings: Settings, source: Source, identity: Identity | None = None
+) -> list[RunResult]:
+    """Run every due window of `source`, each in its own transaction; stop at the first failure."""
+    identity = identity or Identity(settings.hash_key(), settings.privacy.pseudonymise)
+    results = []
+    with hold_lock(engine, f"ingest:{source.name}", settings.scheduler.lock_ttl_s):
+        _abandon_stale_runs(engine, source.name)
+        for window in source.windows(read_cursor(engine, source.name)):
+            results.append(run_window(engine, settings, source, window, identity))
+    return results
+
+
+def run_window(
+    engine: Engine, settings: Settings, source: Source, window: Window, identity: Identity
+) -> RunResult:
+    """Ingest one window: everything it read is committed, or nothing is; always logs a run."""
+    result = RunResult(source=source.name, target=window.target, status="running")
+    run_id = _start_run(engine, source.name, window)
+    started = time.perf_counter()
+    progress = Progress(f"{source.name} {window.target}")
+    try:
+        with write_transaction(engine) as conn:
+            writer = Writer(conn, settings, identity, result, progress)
+            cursor = source.ingest(window, writer)
+            if cursor is not None:
+                _save_cursor(conn, source.name, cursor)
+            result.status = "success"
+            result.duration_s = time.perf_counter() - started
+            _finish_run(conn, run_id, result)
+    except BaseException as exc:
+        result.status = "failed"
+        result.error = _reason(exc)
+        result.duration_s = time.perf_counter() - started
+        with write_transaction(engine) as conn:
+            _finish_run(conn, run_id, result)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise IngestError(f"{source.name} {window.target}: {result.error}") from exc
+    finally:
+        progress.done()
+    return result
+
+
+def read_cursor(engine: Engine, source: str) -> str | None:
+    """The stored cursor of a source, or None."""
+    with engine.connect() as conn:
+        return conn.scalar(select(IngestState.cursor).where(IngestState.source == source))
+
+
+def _save_cursor(conn: Connection, source: str, cursor: str) -> None:
+    upsert(
+        conn,
+        IngestState.__table__,
+        [{"source": source, "cursor": cursor, "updated_at": _utcnow()}],
+    )
+
+
+def _start_run(engine: Engine, source: str, window: Window) -> int:
+    with write_transaction(engine) as conn:
+        row = conn.execute(
+            IngestRun.__table__.insert().values(
+                source=source,
+                target=window.target[:500],
+                window_start=window.start,
+                window_end=window.end,
+                started_at=_utcnow(),
+                status="running",
+                rows_read=0,
+                rows_written=0,
+                rows_skipped=0,
+            )
+        )
+        return int(row.inserted_primary_key[0])
+
+
+def _finish_run(conn: Connection, run_id: int, result: RunResult) -> None:
+    conn.execute(
+        update(IngestRun)
+        .where(IngestRun.id == run_id)
+        .values(
+            status=result.status,
+            finished_at=_utcnow(),
+            rows_read=result.rows_read,
+            rows_written=result.rows_written if result.status == "success" else 0,
+            rows_skipped=result.rows_skipped,
+            duration_s=round(result.duration_s, 3),
+            error=result.error,
+            warnings="\n".join(result.warnings) or None,
+        )
+    )
+
+
+def _abandon_stale_runs(engine: Engine, source: str) -> None:
+    """Runs left 'running' by a killed process (we hold the source's lock, so none is live)."""
+    with write_transaction(engine) as conn:
+        conn.execute(
+            update(IngestRun)
+            .where(IngestRun.source == source, IngestRun.status == "running")
+            .values(status="abandoned", error="the process ended before the run finished")
+        )
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, UptakeError):
+        return str(exc)
+    return f"{exc.__class__.__name__}: {exc}".splitlines()[0][:500]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -1,0 +1,74 @@
+"""Named leases in the database so two processes never run the same job at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, delete, select
+
+from errors import UptakeError
+from store.engine import write_transaction
+from store.models import Lock
+
+
+class LockHeld(UptakeError):
+    """Another live process holds the lock."""
+
+
+def holder_id() -> str:
+    """This process, as `host:pid`."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _holder_dead(holder: str) -> bool:
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def acquire(engine: Engine, name: str, ttl_s: int) -> bool:
+    """Take the lock unless a live holder has it; a dead or expired holder's lock is taken over."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    me = holder_id()
+    with write_transaction(engine) as conn:
+        row = conn.execute(select(Lock).where(Lock.name == name)).scalar_one_or_none()
+        if row is not None:
+            if row.holder != me and row.expires_at > now and not _holder_dead(row.holder):
+                return False
+            conn.execute(delete(Lock).where(Lock.name == name))
+        conn.execute(
+            Lock.__table__.insert().values(
+                name=name, holder=me, acquired_at=now, expires_at=now + dt.timedelta(seconds=ttl_s)
+            )
+        )
+    return True
+
+
+def release(engine: Engine, name: str) -> None:
+    """Give the lock back (only if we hold it)."""
+    with write_transaction(engine) as conn:
+        conn.execute(delete(Lock).where(Lock.name == name, Lock.holder == holder_id()))
+
+
+@contextmanager
+def hold_lock(engine: Engine, name: str, ttl_s: int) -> Iterator[None]:
+    """Hold `name` for the duration of the block, or raise LockHeld at once."""
+    if not acquire(engine, name, ttl_s):
+        with engine.connect() as conn:
+            holder = conn.scalar(select(Lock.holder).where(Lock.name == name))
+        raise LockHeld(f"{name} is already running (held by {holder}); try again when it ends")
+    try:
+        yield
+    finally:
+        release(engine, name)
