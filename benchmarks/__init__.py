@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): ingest, refresh and page timings at demo and large scale."""

@@ -1,0 +1,1 @@
+"""The demo organisation: a realistic ESN written in the platforms\x27 real export formats."""
