@@ -1,1 +1,1 @@
-"""The demo organisation: a realistic ESN written in the platforms\x27 real export formats."""
+"""The demo organisation: a realistic ESN written in the platforms' real export formats."""
