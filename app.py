@@ -179,6 +179,7 @@ def cmd_scheduler(settings: Any, args: argparse.Namespace) -> int:
 
 def cmd_forget(settings: Any, args: argparse.Namespace) -> int:
     from store.erase import forget
+
     from store.identity import Identity
 
     identity = Identity(settings.hash_key(), settings.privacy.pseudonymise)

@@ -11,12 +11,12 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, Table, select, update
 
 from errors import IngestError, UptakeError
-from store.identity import Identity
-from store.locks import hold_lock
 from ingest.progress import Progress
 from settings import Settings
 from store.engine import write_transaction
-from store.models import Erasure, IngestRun, IngestState, Person
+from store.identity import Identity
+from store.locks import hold_lock
+from store.models import Erasure, IngestRun, IngestState, Person, RefreshQueue
 from store.upsert import upsert
 
 MAX_WARNINGS = 50
@@ -79,6 +79,11 @@ class Writer:
         self.progress = progress
         self.erased: set[str] = set(conn.scalars(select(Erasure.person_key)))
         self._people: set[str] = set()
+        self.touched: list[tuple[dt.date, dt.date | None]] = []
+
+    def touch(self, day_from: dt.date, day_to: dt.date | None = None) -> None:
+        """Mark local days whose facts changed (`day_to` None: every later day too) for refresh."""
+        self.touched.append((day_from, day_to))
 
     def read(self, n: int = 1) -> None:
         """Count n input records read."""
@@ -152,6 +157,7 @@ def run_window(
             cursor = source.ingest(window, writer)
             if cursor is not None:
                 _save_cursor(conn, source.name, cursor)
+            _queue_refresh(conn, source.name, writer.touched)
             result.status = "success"
             result.duration_s = time.perf_counter() - started
             _finish_run(conn, run_id, result)
@@ -181,6 +187,32 @@ def _save_cursor(conn: Connection, source: str, cursor: str) -> None:
         IngestState.__table__,
         [{"source": source, "cursor": cursor, "updated_at": _utcnow()}],
     )
+
+
+def _queue_refresh(
+    conn: Connection, source: str, touched: list[tuple[dt.date, dt.date | None]]
+) -> None:
+    if not touched:
+        return
+    open_from = min((a for a, b in touched if b is None), default=None)
+    spans = [(a, b) for a, b in touched if b is not None and (open_from is None or b < open_from)]
+    rows = [{"day_from": a, "day_to": b} for a, b in _merge(spans)]
+    if open_from is not None:
+        rows.append({"day_from": open_from, "day_to": None})
+    now = _utcnow()
+    conn.execute(
+        RefreshQueue.__table__.insert(), [{**r, "source": source, "queued_at": now} for r in rows]
+    )
+
+
+def _merge(spans: list[tuple[dt.date, dt.date]]) -> list[tuple[dt.date, dt.date]]:
+    merged: list[tuple[dt.date, dt.date]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1] + dt.timedelta(days=1):
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    return merged
 
 
 def _start_run(engine: Engine, source: str, window: Window) -> int:

@@ -174,6 +174,17 @@ class IngestState(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
+class RefreshQueue(Base):
+    """Days whose facts changed since the last refresh (`day_to` None: every later day too)."""
+
+    __tablename__ = "refresh_queue"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    day_from: Mapped[dt.date] = mapped_column(Date)
+    day_to: Mapped[dt.date | None] = mapped_column(Date)
+    queued_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
 class Lock(Base):
     """A named lease so two processes never run the same job at once."""
 

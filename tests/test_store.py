@@ -16,6 +16,7 @@ from store.models import Base, Group, Person
 from store.upsert import dedupe, upsert
 from tests.conftest import BACKENDS
 
+
 @BACKENDS
 def test_migrations_match_models(engine):
     with engine.connect() as conn:

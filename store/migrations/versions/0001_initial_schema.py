@@ -2,14 +2,13 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 21:48:34.231825
+Create Date: 2026-11-25 21:52:16.527293
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision = '0001'
 down_revision = None
@@ -76,6 +75,14 @@ def upgrade() -> None:
     sa.Column('matched', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('person_key', name=op.f('pk_people'))
+    )
+    op.create_table('refresh_queue',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('source', sa.String(length=64), nullable=False),
+    sa.Column('day_from', sa.Date(), nullable=False),
+    sa.Column('day_to', sa.Date(), nullable=True),
+    sa.Column('queued_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_refresh_queue'))
     )
     op.create_table('roster_snapshots',
     sa.Column('as_of', sa.Date(), nullable=False),
@@ -174,6 +181,7 @@ def downgrade() -> None:
 
     op.drop_table('accounts')
     op.drop_table('roster_snapshots')
+    op.drop_table('refresh_queue')
     op.drop_table('people')
     op.drop_table('locks')
     op.drop_table('ingest_state')
