@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, Row, delete, select
+from sqlalchemy.exc import IntegrityError
 
 from errors import UptakeError
 from store.engine import write_transaction
@@ -20,12 +23,12 @@ class LockHeld(UptakeError):
 
 
 def holder_id() -> str:
-    """This process, as `host:pid`."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This thread of this process, as `host:pid:thread`."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
 def _holder_dead(holder: str) -> bool:
-    host, _, pid = holder.rpartition(":")
+    host, pid = (holder.split(":") + [""])[:2]
     if host != socket.gethostname() or not pid.isdigit():
         return False
     try:
@@ -37,22 +40,46 @@ def _holder_dead(holder: str) -> bool:
     return False
 
 
+def _held_by_other(row: Row[Any] | None, me: str, now: dt.datetime) -> bool:
+    return (
+        row is not None
+        and row.holder != me
+        and row.expires_at > now
+        and not _holder_dead(row.holder)
+    )
+
+
 def acquire(engine: Engine, name: str, ttl_s: int) -> bool:
     """Take the lock unless a live holder has it; a dead or expired holder's lock is taken over."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     me = holder_id()
-    with write_transaction(engine) as conn:
-        row = conn.execute(select(Lock).where(Lock.name == name)).scalar_one_or_none()
-        if row is not None:
-            if row.holder != me and row.expires_at > now and not _holder_dead(row.holder):
+    # A plain read first: on SQLite the write transaction below waits for any other writer
+    # (e.g. the holder's own ingest), so a held lock must be reported without writing.
+    with engine.connect() as conn:
+        if _held_by_other(_lock_row(conn, name), me, now):
+            return False
+    try:
+        with write_transaction(engine) as conn:
+            if _held_by_other(_lock_row(conn, name), me, now):
                 return False
             conn.execute(delete(Lock).where(Lock.name == name))
-        conn.execute(
-            Lock.__table__.insert().values(
-                name=name, holder=me, acquired_at=now, expires_at=now + dt.timedelta(seconds=ttl_s)
+            conn.execute(
+                Lock.__table__.insert().values(
+                    name=name,
+                    holder=me,
+                    acquired_at=now,
+                    expires_at=now + dt.timedelta(seconds=ttl_s),
+                )
             )
-        )
+    except IntegrityError:  # PostgreSQL: another process inserted the same lock first
+        return False
     return True
+
+
+def _lock_row(conn: Connection, name: str) -> Row[Any] | None:
+    return conn.execute(
+        select(Lock.holder, Lock.expires_at).where(Lock.name == name)
+    ).one_or_none()
 
 
 def release(engine: Engine, name: str) -> None:
