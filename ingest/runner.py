@@ -1,4 +1,4 @@
-"""The one code path every ingester runs through: fetch → parse → upsert + cursor, one transaction."""
+"""The one code path of every ingester: fetch → parse → upsert + cursor, in one transaction."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ class Writer:
             self.result.warnings.append(message)
 
     def save_people(self, people: Sequence[dict[str, Any]]) -> None:
-        """Insert people not yet known (`person_key`, optional `email`, `display_name`, `matched`)."""
+        """Insert new people (`person_key`; optional `email`, `display_name`, `matched`)."""
         now = _utcnow()
         fresh = [
             {"email": None, "display_name": None, "matched": True, "created_at": now, **p}
@@ -122,9 +122,13 @@ class Writer:
         keys: Sequence[str] | None = None,
         update: Sequence[str] | None = None,
     ) -> int:
-        """Upsert rows (dropping erased people's rows); counts them as written."""
+        """Upsert rows (dropping erased people's rows, nulling references to them); counts them."""
         if self.erased:
-            rows = [r for r in rows if r.get("person_key") not in self.erased]
+            rows = [
+                _forget_references(r, self.erased)
+                for r in rows
+                if r.get("person_key") not in self.erased
+            ]
         written = upsert(self.conn, table, rows, keys, update)
         self.result.rows_written += written
         return written
@@ -138,7 +142,15 @@ def run_source(
     results = []
     with hold_lock(engine, f"ingest:{source.name}", settings.scheduler.lock_ttl_s):
         _abandon_stale_runs(engine, source.name)
-        for window in source.windows(read_cursor(engine, source.name)):
+        windows = iter(source.windows(read_cursor(engine, source.name)))
+        while True:
+            try:
+                window = next(windows)
+            except StopIteration:
+                break
+            except Exception as exc:  # listing the due windows failed: still log a run
+                _record_failure(engine, source.name, Window(target="(due windows)"), exc)
+                raise IngestError(f"{source.name}: {_reason(exc)}") from exc
             results.append(run_window(engine, settings, source, window, identity))
     return results
 
@@ -165,8 +177,11 @@ def run_window(
         result.status = "failed"
         result.error = _reason(exc)
         result.duration_s = time.perf_counter() - started
-        with write_transaction(engine) as conn:
-            _finish_run(conn, run_id, result)
+        try:
+            with write_transaction(engine) as conn:
+                _finish_run(conn, run_id, result)
+        except Exception:  # noqa: BLE001 - the store itself failed; the run stays 'running'
+            pass  # and is marked abandoned by the next run; the original error matters more
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         raise IngestError(f"{source.name} {window.target}: {result.error}") from exc
@@ -260,12 +275,26 @@ def _abandon_stale_runs(engine: Engine, source: str) -> None:
         )
 
 
+def _record_failure(engine: Engine, source: str, window: Window, exc: BaseException) -> None:
+    run_id = _start_run(engine, source, window)
+    result = RunResult(source=source, target=window.target, status="failed", error=_reason(exc))
+    with write_transaction(engine) as conn:
+        _finish_run(conn, run_id, result)
+
+
+def _forget_references(row: dict[str, Any], erased: set[str]) -> dict[str, Any]:
+    """The row with any value naming an erased person (e.g. a `manager` attribute) set to None."""
+    if not any(isinstance(v, str) and v in erased for v in row.values()):
+        return row
+    return {k: None if isinstance(v, str) and v in erased else v for k, v in row.items()}
+
+
 def _reason(exc: BaseException) -> str:
+    """One line: the run log and the CLI show exactly this."""
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
-    if isinstance(exc, UptakeError):
-        return str(exc)
-    return f"{exc.__class__.__name__}: {exc}".splitlines()[0][:500]
+    text = str(exc) if isinstance(exc, UptakeError) else f"{exc.__class__.__name__}: {exc}"
+    return " ".join(text.split())[:500] or exc.__class__.__name__
 
 
 def _utcnow() -> dt.datetime:
