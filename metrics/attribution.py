@@ -1,0 +1,145 @@
+"""Group attribution: which HR group a person belongs to on a day, from roster snapshots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from errors import MetricError
+from metrics.calendar import FOREVER, NEVER, parse_days
+
+ALL = "all"
+ALL_LABEL = "All"
+UNKNOWN = "Unknown"
+DATE_ATTRIBUTES = ("hire_date", "termination_date")
+CROSS = "@"  # `department@region`: department groups, each split by region
+
+
+@dataclass
+class Attribution:
+    """Roster snapshots as integer-coded matrices: codes[snapshot, pid] → label index."""
+
+    n_people: int
+    as_of: np.ndarray  # sorted day numbers of the snapshots (may be empty)
+    rows: pd.DataFrame  # pid, attribute, snap (index into as_of), value (None when blank)
+    profile_department: np.ndarray  # object array per pid: Yammer profile department or None
+    _cache: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def n_snapshots(self) -> int:
+        """Snapshots, counting the implicit empty one when there is no roster."""
+        return max(len(self.as_of), 1)
+
+    def attributes(self) -> list[str]:
+        """'all', 'department' and every roster attribute that names a group."""
+        names = set(self.rows["attribute"].unique()) | {"department"}
+        return [ALL, *sorted(names - set(DATE_ATTRIBUTES))]
+
+    def check(self, attribute: str) -> None:
+        """Raise MetricError unless `attribute` (or `a@b`) can be used as a breakdown."""
+        known = self.attributes()
+        for part in attribute.split(CROSS):
+            if part not in known:
+                raise MetricError(
+                    f"unknown attribute {part!r}; known: {', '.join(known)}"
+                )
+
+    def snapshot_index(self, days: np.ndarray) -> np.ndarray:
+        """The snapshot in effect on each day (latest as_of ≤ day; before the first, the first)."""
+        if len(self.as_of) <= 1:
+            return np.zeros(len(days), dtype=np.int64)
+        return np.maximum(np.searchsorted(self.as_of, days, side="right") - 1, 0)
+
+    def codes(self, attribute: str) -> tuple[np.ndarray, np.ndarray]:
+        """(matrix [snapshot, pid] of label indexes, labels) for one attribute or a cross `a@b`."""
+        if attribute not in self._cache:
+            self.check(attribute)
+            if CROSS in attribute:
+                self._cache[attribute] = self._cross(*attribute.split(CROSS, 1))
+            else:
+                self._cache[attribute] = self._single(attribute)
+        return self._cache[attribute]
+
+    def labels_of(self, attribute: str, pids: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """Group labels of (pid, day) pairs."""
+        matrix, labels = self.codes(attribute)
+        return labels[matrix[self.snapshot_index(days), pids]]
+
+    def split(
+        self, pids: np.ndarray, starts: np.ndarray, ends: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Cut day intervals [start, end) at snapshot boundaries → (pid, start, end, snapshot)."""
+        pids, starts, ends = (np.asarray(a, dtype=np.int64) for a in (pids, starts, ends))
+        if len(self.as_of) <= 1 or len(pids) == 0:
+            return pids, starts, ends, np.zeros(len(pids), dtype=np.int64)
+        bounds = self.as_of[1:]
+        first = np.searchsorted(bounds, starts, side="right")
+        last = np.searchsorted(bounds, ends - 1, side="right")
+        pieces = last - first + 1
+        owner = np.repeat(np.arange(len(pids)), pieces)
+        offset = np.arange(pieces.sum()) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+        snap = first[owner] + offset
+        lower = np.concatenate([[NEVER], bounds])
+        upper = np.concatenate([bounds, [FOREVER]])
+        return (
+            pids[owner],
+            np.maximum(starts[owner], lower[snap]),
+            np.minimum(ends[owner], upper[snap]),
+            snap,
+        )
+
+    def workforce_pieces(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Employment intervals (pid, start, end, snapshot): in the snapshot, hired, not left."""
+        if self.rows.empty:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty, empty
+        present = self.rows[["pid", "snap"]].drop_duplicates()
+        dates = self.rows[self.rows["attribute"].isin(DATE_ATTRIBUTES)]
+        wide = dates.pivot_table(
+            index=["pid", "snap"], columns="attribute", values="value", aggfunc="first"
+        )
+        frame = present.merge(wide.reset_index(), on=["pid", "snap"], how="left")
+        hire = parse_days(frame.get("hire_date", pd.Series([None] * len(frame))), NEVER)
+        leave = parse_days(frame.get("termination_date", pd.Series([None] * len(frame))))
+        snap = frame["snap"].to_numpy(dtype=np.int64)
+        lower = np.concatenate([[NEVER], self.as_of[1:]])
+        upper = np.concatenate([self.as_of[1:], [FOREVER]])
+        starts = np.maximum(hire, lower[snap])
+        ends = np.minimum(leave, upper[snap])
+        keep = ends > starts
+        return frame["pid"].to_numpy(dtype=np.int64)[keep], starts[keep], ends[keep], snap[keep]
+
+    def _single(self, attribute: str) -> tuple[np.ndarray, np.ndarray]:
+        if attribute == ALL:
+            return np.zeros((self.n_snapshots, self.n_people), dtype=np.int32), np.array(
+                [ALL_LABEL], dtype=object
+            )
+        fallback = np.full(self.n_people, UNKNOWN, dtype=object)
+        if attribute == "department":
+            has = pd.notna(self.profile_department)
+            fallback[has] = self.profile_department[has]
+        rows = self.rows[(self.rows["attribute"] == attribute) & self.rows["value"].notna()]
+        labels = np.array(
+            sorted(set(rows["value"]) | set(fallback) | {UNKNOWN}), dtype=object
+        )
+        index = pd.Index(labels)
+        matrix = np.tile(index.get_indexer(fallback).astype(np.int32), (self.n_snapshots, 1))
+        matrix[rows["snap"].to_numpy(), rows["pid"].to_numpy()] = index.get_indexer(rows["value"])
+        return matrix, labels
+
+    def _cross(self, outer: str, inner: str) -> tuple[np.ndarray, np.ndarray]:
+        """Codes of (outer, inner) pairs; labels are 2-tuples."""
+        m1, l1 = self.codes(outer)
+        m2, l2 = self.codes(inner)
+        matrix = m1.astype(np.int64) * len(l2) + m2
+        labels = np.empty(len(l1) * len(l2), dtype=object)
+        labels[:] = [(a, b) for a in l1 for b in l2]
+        return matrix, labels
+
+
+def clean_values(values: pd.Series) -> pd.Series:
+    """Trimmed strings; blanks become None."""
+    text = values.astype("string").str.strip()
+    return text.where(text.notna() & (text != ""), None).astype(object)

@@ -1,0 +1,324 @@
+"""Integer-coded facts every metric reads: activity, members, attribution, optional messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, String, and_, cast, func, or_, select
+
+from metrics.attribution import Attribution, clean_values
+from metrics.calendar import (
+    FOREVER,
+    as_datetime64,
+    day_number,
+    from_day_number,
+    local_day_numbers,
+    parse_days,
+)
+from metrics.membership import Membership
+from settings import Settings
+from store.models import Account, DailyActivity, Message, Person, PersonAttribute, RosterSnapshot
+
+KINDS = ("posts", "replies", "reactions", "reads")
+ENGAGING = ("posts", "replies", "reactions")
+FETCH = 200_000
+
+
+@dataclass
+class Facts:
+    """What metrics compute from: person-day activity (MAX over sources), membership, roster."""
+
+    zone: ZoneInfo
+    start: dt.date
+    end: dt.date
+    person_keys: np.ndarray
+    activity: pd.DataFrame
+    messages: pd.DataFrame
+    membership: Membership
+    attribution: Attribution
+
+    def member_mask(self, pids: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """True where the person is a member on the day (days: datetime64 or day numbers)."""
+        return self.membership.mask(pids, _numbers(days))
+
+    def group_of(self, attribute: str, pids: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """Group labels of (pid, day) pairs per design.md attribution ('All' for 'all')."""
+        return self.attribution.labels_of(attribute, np.asarray(pids), _numbers(days))
+
+    def group_codes(
+        self, attribute: str, pids: np.ndarray, days: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(label index per pair, labels): the vectorised form of group_of."""
+        matrix, labels = self.attribution.codes(attribute)
+        snaps = self.attribution.snapshot_index(_numbers(days))
+        return matrix[snaps, np.asarray(pids)], labels
+
+    def attributes(self) -> list[str]:
+        """'all' plus every attribute a breakdown can use."""
+        return self.attribution.attributes()
+
+    def activity_days(self) -> np.ndarray:
+        """Day numbers of the activity rows."""
+        return _numbers(self.activity["day"].to_numpy())
+
+
+def _numbers(days: np.ndarray) -> np.ndarray:
+    days = np.asarray(days)
+    if np.issubdtype(days.dtype, np.datetime64):
+        return days.astype("datetime64[D]").astype(np.int64)
+    return days.astype(np.int64)
+
+
+def load_facts(
+    engine: Engine,
+    settings: Settings,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    with_messages: bool = False,
+    first_activity: pd.DataFrame | None = None,
+) -> Facts:
+    """Load the facts of local days [start, end] (default: every day with data).
+
+    `first_activity` (pid, first) may supply activity-only people's first active day from a
+    cache, to avoid scanning all earlier activity.
+    """
+    zone = settings.zone
+    with engine.connect() as conn:
+        keys = np.array(conn.scalars(select(Person.person_key).order_by(Person.person_key)).all(),
+                        dtype=object)
+        index = pd.Index(keys)
+        span = data_range(conn, zone)
+        today = dt.datetime.now(zone).date()
+        start = start or (span[0] if span else today)
+        end = end or (span[1] if span else today)
+        activity = load_activity(conn, index, start, end)
+        accounts = _load_accounts(conn, index, zone)
+        if first_activity is None:
+            first_activity = _first_activity(conn, index, activity, start)
+        recorded = accounts[accounts["has_user_record"]]
+        membership = Membership.build(recorded, first_activity)
+        attribution = _load_attribution(conn, index, accounts)
+        messages = (
+            _load_messages(conn, index, zone, start, end) if with_messages else _no_messages()
+        )
+    return Facts(zone, start, end, keys, activity, messages, membership, attribution)
+
+
+def data_range(conn: Connection, zone: ZoneInfo) -> tuple[dt.date, dt.date] | None:
+    """First and last local day with data: activity, or a member joining/leaving."""
+    lo, hi = conn.execute(select(func.min(DailyActivity.day), func.max(DailyActivity.day))).one()
+    firsts = [_as_date(lo)] if lo is not None else []
+    lasts = [_as_date(hi)] if hi is not None else []
+    row = conn.execute(
+        select(
+            func.min(Account.joined_at),
+            func.max(Account.joined_at),
+            func.max(Account.suspended_at),
+            func.max(Account.deleted_at),
+        ).where(Account.has_user_record.is_(True))
+    ).one()
+    stamps = pd.Series([row[0], row[1], row[2], row[3]], dtype="object")
+    local = local_day_numbers(stamps, zone)
+    if local[0] != FOREVER:
+        firsts.append(from_day_number(local[0]))
+    lasts += [from_day_number(n) for n in local[1:] if n != FOREVER]
+    if not firsts or not lasts:
+        return None
+    return min(firsts), max(lasts)
+
+
+def load_activity(conn: Connection, index: pd.Index, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Person-day activity of [start, end], MAX over sources per kind, sorted by (pid, day)."""
+    query = select(
+        DailyActivity.person_key, cast(DailyActivity.day, String), *[
+            getattr(DailyActivity, k) for k in KINDS
+        ]
+    ).where(DailyActivity.day >= start, DailyActivity.day <= end)
+    base = day_number(start)
+    width = np.int64(day_number(end) - base + 1)
+    parts = []
+    result = conn.execute(query)
+    while chunk := result.fetchmany(FETCH):
+        frame = pd.DataFrame(chunk, columns=["person_key", "day", *KINDS])
+        pid = index.get_indexer(frame["person_key"]).astype(np.int64)
+        frame = frame[pid >= 0]
+        pid = pid[pid >= 0]
+        codes, uniques = pd.factorize(frame["day"])
+        days = parse_days(pd.Series(uniques))[codes] - base
+        counts = frame[list(KINDS)].fillna(0).to_numpy(dtype=np.int64)
+        parts.append((pid * width + days, counts))
+    if not parts:
+        return _empty_activity()
+    key = np.concatenate([p[0] for p in parts])
+    counts = np.concatenate([p[1] for p in parts])
+    keep = counts.sum(axis=1) > 0
+    key, counts = key[keep], counts[keep]
+    order = np.argsort(key, kind="stable")
+    key, counts = key[order], counts[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    if not first.all():  # two sources saw the same person-day: keep the larger count per kind
+        starts = np.flatnonzero(first)
+        counts = np.maximum.reduceat(counts, starts, axis=0)
+        key = key[starts]
+    frame = pd.DataFrame(counts.astype(np.int32), columns=list(KINDS))
+    frame.insert(0, "day", as_datetime64(key % width + base))
+    frame.insert(0, "pid", (key // width).astype(np.int32))
+    return frame
+
+
+def _empty_activity() -> pd.DataFrame:
+    frame = pd.DataFrame({k: pd.Series(dtype=np.int32) for k in KINDS})
+    frame.insert(0, "day", pd.Series(dtype="datetime64[ns]"))
+    frame.insert(0, "pid", pd.Series(dtype=np.int32))
+    return frame
+
+
+def _load_accounts(conn: Connection, index: pd.Index, zone: ZoneInfo) -> pd.DataFrame:
+    rows = conn.execute(
+        select(
+            Account.platform,
+            Account.person_key,
+            Account.has_user_record,
+            Account.joined_at,
+            Account.suspended_at,
+            Account.deleted_at,
+            Account.department,
+            Account.updated_at,
+        )
+    ).all()
+    frame = pd.DataFrame(
+        rows,
+        columns=["platform", "person_key", "has_user_record", "joined_at", "suspended_at",
+                 "deleted_at", "department", "updated_at"],
+    )
+    frame["pid"] = index.get_indexer(frame["person_key"])
+    frame = frame[frame["pid"] >= 0].copy()
+    frame["has_user_record"] = frame["has_user_record"].astype(bool)
+    for column, name in (("joined_at", "joined"), ("suspended_at", "suspended"),
+                         ("deleted_at", "deleted")):
+        frame[name] = local_day_numbers(frame[column].astype("object"), zone)
+    frame["department"] = clean_values(frame["department"])
+    return frame
+
+
+def _first_activity(
+    conn: Connection, index: pd.Index, activity: pd.DataFrame, start: dt.date
+) -> pd.DataFrame:
+    """First local day with any activity per pid (only needed for people with no user record)."""
+    days = _numbers(activity["day"].to_numpy())
+    loaded = pd.DataFrame({"pid": activity["pid"].to_numpy(np.int64), "first": days})
+    loaded = loaded.groupby("pid", as_index=False)["first"].min()
+    any_count = or_(*[getattr(DailyActivity, k) > 0 for k in KINDS])
+    earliest = conn.scalar(select(func.min(DailyActivity.day)).where(any_count))
+    if earliest is None or _as_date(earliest) >= start:
+        return loaded
+    rows = conn.execute(
+        select(DailyActivity.person_key, cast(func.min(DailyActivity.day), String))
+        .where(DailyActivity.day < start, any_count)
+        .group_by(DailyActivity.person_key)
+    ).all()
+    earlier = pd.DataFrame(rows, columns=["person_key", "first"])
+    earlier = pd.DataFrame(
+        {"pid": index.get_indexer(earlier["person_key"]), "first": parse_days(earlier["first"])}
+    )
+    both = pd.concat([earlier[earlier["pid"] >= 0], loaded])
+    return both.groupby("pid", as_index=False)["first"].min()
+
+
+def _load_attribution(conn: Connection, index: pd.Index, accounts: pd.DataFrame) -> Attribution:
+    as_of = [day_number(_as_date(d)) for d in conn.scalars(
+        select(RosterSnapshot.as_of).order_by(RosterSnapshot.as_of)
+    )]
+    rows = pd.DataFrame(
+        conn.execute(
+            select(
+                PersonAttribute.person_key,
+                PersonAttribute.attribute,
+                cast(PersonAttribute.valid_from, String),
+                PersonAttribute.value,
+            )
+        ).all(),
+        columns=["person_key", "attribute", "valid_from", "value"],
+    )
+    snapshots = np.array(as_of, dtype=np.int64)
+    frame = pd.DataFrame(
+        {
+            "pid": index.get_indexer(rows["person_key"]).astype(np.int64),
+            "attribute": rows["attribute"].astype(object),
+            "snap": np.searchsorted(snapshots, parse_days(rows["valid_from"])),
+            "value": clean_values(rows["value"]),
+        }
+    )
+    frame = frame[frame["pid"] >= 0].reset_index(drop=True)
+    profile = accounts[(accounts["platform"] == "yammer") & accounts["department"].notna()]
+    profile = profile.sort_values(
+        ["has_user_record", "updated_at"], ascending=[False, False], kind="mergesort"
+    ).drop_duplicates("pid")
+    department = np.full(len(index), None, dtype=object)
+    department[profile["pid"].to_numpy()] = profile["department"].to_numpy()
+    return Attribution(len(index), snapshots, frame, department)
+
+
+def _load_messages(
+    conn: Connection, index: pd.Index, zone: ZoneInfo, start: dt.date, end: dt.date
+) -> pd.DataFrame:
+    lo = dt.datetime.combine(start - dt.timedelta(days=1), dt.time())
+    hi = dt.datetime.combine(end + dt.timedelta(days=2), dt.time())
+    rows = conn.execute(
+        select(
+            Message.message_id,
+            Message.thread_id,
+            Message.replied_to_id,
+            Message.person_key,
+            Message.created_at,
+            Message.is_thread_starter,
+        ).where(
+            and_(Message.created_at >= lo, Message.created_at < hi),
+            or_(Message.sender_type.is_(None), Message.sender_type == "user"),
+            or_(Message.message_type.is_(None), Message.message_type != "system"),
+        )
+    ).all()
+    frame = pd.DataFrame(
+        rows,
+        columns=["message_id", "thread_id", "replied_to_id", "person_key", "created_at",
+                 "is_starter"],
+    )
+    if frame.empty:
+        return _no_messages()
+    frame["pid"] = index.get_indexer(frame["person_key"].fillna("")).astype(np.int32)
+    frame["created_at"] = pd.to_datetime(frame["created_at"])
+    days = local_day_numbers(frame["created_at"], zone)
+    frame["day"] = as_datetime64(days)
+    frame["is_starter"] = frame["is_starter"].astype(bool)
+    inside = (days >= day_number(start)) & (days <= day_number(end))
+    columns = ["message_id", "thread_id", "replied_to_id", "pid", "created_at", "day", "is_starter"]
+    return frame.loc[inside, columns].sort_values("created_at", kind="mergesort").reset_index(
+        drop=True
+    )
+
+
+def _no_messages() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "message_id": pd.Series(dtype=object),
+            "thread_id": pd.Series(dtype=object),
+            "replied_to_id": pd.Series(dtype=object),
+            "pid": pd.Series(dtype=np.int32),
+            "created_at": pd.Series(dtype="datetime64[ns]"),
+            "day": pd.Series(dtype="datetime64[ns]"),
+            "is_starter": pd.Series(dtype=bool),
+        }
+    )
+
+
+def _as_date(value: object) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
