@@ -202,3 +202,5 @@ class Erasure(Base):
     person_key: Mapped[str] = mapped_column(KEY, primary_key=True)
     erased_at: Mapped[dt.datetime] = mapped_column(DateTime)
     rows_removed: Mapped[int] = mapped_column(Integer)
+
+import store.aggregates  # noqa: E402,F401  (materialised tables join the metadata)
