@@ -107,18 +107,26 @@ def _delete_messages_of_accounts(conn: Connection, key: str) -> int:
 
 def _earliest_day(conn: Connection) -> dt.date | None:
     """The earliest local day any fact can belong to (UTC times: one day earlier, any zone)."""
-    days: list[Any] = [
-        conn.scalar(select(func.min(DailyActivity.day))),
-        conn.scalar(select(func.min(RosterSnapshot.as_of))),
+    days = [
+        _as_date(conn.scalar(select(func.min(DailyActivity.day)))),
+        _as_date(conn.scalar(select(func.min(RosterSnapshot.as_of)))),
     ]
     for moment in (
-        conn.scalar(select(func.min(Message.created_at))),
-        conn.scalar(select(func.min(Account.joined_at))),
+        _as_date(conn.scalar(select(func.min(Message.created_at)))),
+        _as_date(conn.scalar(select(func.min(Account.joined_at)))),
     ):
         if moment is not None:
-            days.append(moment.date() - dt.timedelta(days=1))
+            days.append(moment - dt.timedelta(days=1))
     known = [d for d in days if d is not None]
     return min(known) if known else None
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if isinstance(value, str):  # SQLite aggregates can come back as text
+        return dt.date.fromisoformat(value[:10])
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value  # type: ignore[no-any-return]
 
 
 def _record_erasure(conn: Connection, key: str, now: dt.datetime, removed: int) -> None:
