@@ -1,0 +1,24 @@
+"""Listening (stub)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import Dash, html
+
+from dashboards._components import page_header
+from dashboards.pages import Page
+
+PAGE = Page(
+    name="listening", path="/listening", title="Listening", role="comms",
+    order=4, audience="Comms leads",
+)
+
+
+def layout(**_query: Any) -> html.Div:
+    """Stub."""
+    return html.Div([page_header(PAGE, "Coming soon.")])
+
+
+def register(app: Dash) -> None:
+    """Stub."""
