@@ -1,0 +1,218 @@
+"""Pure parsers of Network Data Export CSV rows: one CSV row → one store row, never a body."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
+
+from errors import SkippableRecord
+from ingest.timestamps import parse_timestamp
+from store.identity import Identity
+
+PLATFORM = "yammer"
+USERS_REQUIRED = ("id", "email", "state")
+MESSAGES_REQUIRED = ("id", "thread_id", "sender_id", "created_at")
+GROUPS_REQUIRED = ("id", "name")
+TRUE = frozenset({"true", "t", "1", "yes"})
+FALSE = frozenset({"false", "f", "0", "no"})
+MAX_ID = 64
+
+
+def positions(header: Sequence[str], names: Sequence[str]) -> list[int]:
+    """Index of each name in the header; an absent column points one past the end (blank)."""
+    where: dict[str, int] = {}
+    for i, name in enumerate(header):
+        where.setdefault(name.strip().lower(), i)
+    return [where.get(name, len(header)) for name in names]
+
+
+def padded(rows: Iterator[list[str]], width: int) -> Iterator[list[str]]:
+    """Rows of exactly `width` cells plus one blank cell (where absent columns point)."""
+    for row in rows:
+        if len(row) != width:
+            if not row or row == [""]:
+                continue
+            row = (row + [""] * width)[:width]
+        row.append("")
+        yield row
+
+
+def parse_bool(text: str) -> bool | None:
+    """`true`/`false` in any case (also t/f, 1/0, yes/no); blank or anything else is None."""
+    value = text.strip().lower()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    return None
+
+
+def parse_id(text: str, what: str) -> str:
+    """A platform id kept as a string (16-digit Yammer ids overflow floats)."""
+    value = text.strip()
+    if not value:
+        raise SkippableRecord(f"no {what}")
+    if len(value) > MAX_ID:
+        raise SkippableRecord(f"{what} longer than {MAX_ID} characters")
+    return value
+
+
+class MessageColumns(NamedTuple):
+    """Positions of the Messages.csv columns we keep (the body columns are never looked up)."""
+
+    id: int
+    thread_id: int
+    replied_to_id: int
+    group_id: int
+    sender_id: int
+    sender_type: int
+    sender_name: int
+    sender_email: int
+    message_type: int
+    in_private_group: int
+    in_private_conversation: int
+    created_at: int
+    deleted_at: int
+
+    @classmethod
+    def of(cls, header: Sequence[str]) -> MessageColumns:
+        """Column positions found in `header`."""
+        return cls(*positions(header, cls._fields))
+
+
+def parse_message(row: list[str], c: MessageColumns) -> tuple[dict[str, Any], str, str]:
+    """A messages row (person_key still None), the sender's email and the sender's name."""
+    mid = parse_id(row[c.id], "message id")
+    tid = parse_id(row[c.thread_id], "thread_id")
+    created = parse_timestamp(row[c.created_at])
+    if created is None:
+        raise SkippableRecord(f"message {mid}: no created_at")
+    message = {
+        "platform": PLATFORM,
+        "message_id": mid,
+        "thread_id": tid,
+        "replied_to_id": row[c.replied_to_id].strip() or None,
+        "group_id": row[c.group_id].strip() or None,
+        "sender_account_id": row[c.sender_id].strip() or None,
+        "person_key": None,
+        "sender_type": row[c.sender_type].strip().lower()[:32] or None,
+        "message_type": row[c.message_type].strip().lower()[:32] or None,
+        "is_thread_starter": tid == mid,
+        "in_private_group": parse_bool(row[c.in_private_group]),
+        "in_private_conversation": parse_bool(row[c.in_private_conversation]),
+        "created_at": created,
+        "deleted_at": parse_timestamp(row[c.deleted_at]),
+    }
+    return message, row[c.sender_email].strip(), row[c.sender_name].strip()
+
+
+def is_user_message(message: dict[str, Any]) -> bool:
+    """True when the sender is a user (`sender_type` user or blank)."""
+    return message["sender_type"] in (None, "user")
+
+
+class UserColumns(NamedTuple):
+    """Positions of the Users.csv columns we keep."""
+
+    id: int
+    name: int
+    email: int
+    state: int
+    location: int
+    department: int
+    joined_at: int
+    suspended_at: int
+    deleted_at: int
+
+    @classmethod
+    def of(cls, header: Sequence[str]) -> UserColumns:
+        """Column positions found in `header`."""
+        return cls(*positions(header, cls._fields))
+
+
+def decode_state(
+    state: str,
+    joined: dt.datetime | None,
+    suspended: dt.datetime | None,
+    deleted: dt.datetime | None,
+) -> str:
+    """active | pending | suspended | deleted, from the overloaded `state` and the dates."""
+    if state == "active":
+        return "active"
+    if deleted is not None:
+        return "deleted"
+    if suspended is not None:
+        return "suspended"
+    if joined is None:
+        return "pending"
+    # soft_delete after joining but without a date: no longer a member; when is unknown
+    return "suspended" if state == "soft_delete" else "active"
+
+
+def parse_user(
+    row: list[str], c: UserColumns, identity: Identity
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An accounts row (without updated_at) and the people row of its owner."""
+    account_id = parse_id(row[c.id], "user id")
+    email = row[c.email].strip()
+    name = row[c.name].strip()
+    joined = parse_timestamp(row[c.joined_at])
+    suspended = parse_timestamp(row[c.suspended_at])
+    deleted = parse_timestamp(row[c.deleted_at])
+    state = row[c.state].strip().lower()
+    if email:
+        key = identity.person_key(email)
+        stored_email = identity.email_to_store(email)
+    else:
+        key = identity.account_key(PLATFORM, account_id)
+        stored_email = None
+    account = {
+        "platform": PLATFORM,
+        "account_id": account_id,
+        "person_key": key,
+        "has_user_record": True,
+        "state": decode_state(state, joined, suspended, deleted),
+        "joined_at": joined,
+        "suspended_at": suspended,
+        "deleted_at": deleted,
+        "department": row[c.department].strip()[:200] or None,
+        "location": row[c.location].strip()[:200] or None,
+    }
+    person = {
+        "person_key": key,
+        "email": stored_email,
+        "display_name": None if identity.pseudonymise else (name[:200] or None),
+    }
+    return account, person
+
+
+class GroupColumns(NamedTuple):
+    """Positions of the Groups.csv columns we keep (never the description)."""
+
+    id: int
+    name: int
+    private: int
+    external: int
+    deleted: int
+    created_at: int
+    updated_at: int
+
+    @classmethod
+    def of(cls, header: Sequence[str]) -> GroupColumns:
+        """Column positions found in `header`."""
+        return cls(*positions(header, cls._fields))
+
+
+def parse_group(row: list[str], c: GroupColumns) -> dict[str, Any]:
+    """A groups row."""
+    return {
+        "platform": PLATFORM,
+        "group_id": parse_id(row[c.id], "group id"),
+        "name": row[c.name].strip()[:300] or None,
+        "private": parse_bool(row[c.private]),
+        "external": parse_bool(row[c.external]),
+        "deleted": parse_bool(row[c.deleted]),
+        "created_at": parse_timestamp(row[c.created_at]),
+        "updated_at": parse_timestamp(row[c.updated_at]),
+    }

@@ -1,0 +1,366 @@
+"""The `yammer-export` source: Network Data Export ZIPs, from a file or day by day from the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import pandas as pd
+import requests
+from sqlalchemy import func, select, update
+
+from errors import FatalSourceError, SkippableRecord, UptakeError
+from ingest import yammer_csv as ycsv
+from ingest.activity import SOURCE as EXPORT_ACTIVITY
+from ingest.activity import local_days, rebuild_message_activity
+from ingest.csvfile import decode_stream, read_rows
+from ingest.export_zip import read_export
+from ingest.runner import Window, Writer
+from settings import Settings
+from store.models import Account, DailyActivity, Group, Message, Person
+
+CHUNK = 20_000
+LOOKUP = 5_000
+REBUILD_SPAN_DAYS = 7
+ACTIVITY_SOURCES = (EXPORT_ACTIVITY, "graph_yammer_activity")
+PERMISSION = "a verified admin's token (Yammer access_as_user via an Entra app)"
+USER_FACTS = ("person_key", "has_user_record", "state", "joined_at", "suspended_at", "deleted_at",
+              "department")
+T = TypeVar("T")
+
+
+class YammerExportSource:
+    """Viva Engage Network Data Export: one ZIP file, or one API window per day from the cursor."""
+
+    name = "yammer-export"
+
+    def __init__(
+        self,
+        settings: Settings,
+        file: str | Path | None = None,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+    ):
+        self.settings = settings
+        self.config = settings.sources.yammer_export
+        self.file = Path(file) if file else None
+        self.since = since
+        self.until = until
+        self._session: requests.Session | None = None
+
+    def windows(self, cursor: str | None) -> list[Window]:
+        """The file, or each day from the cursor (else --since, else `start`) to --until."""
+        if self.file is not None:
+            return [Window(target=str(self.file), payload=self.file)]
+        first = self._first_day(cursor)
+        last = self.until or dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+        days = (first + dt.timedelta(days=i) for i in range((last - first).days + 1))
+        return [
+            Window(target=f"api {d.isoformat()}", start=_stamp(d), end=_stamp(_next(d)), payload=d)
+            for d in days
+        ]
+
+    def ingest(self, window: Window, writer: Writer) -> str | None:
+        """Load one ZIP; an API window also downloads it first and returns the next day to pull."""
+        if isinstance(window.payload, Path):
+            ExportLoad(writer).run(window.payload)
+            return None
+        day: dt.date = window.payload
+        path = self.fetch_export(day)
+        ExportLoad(writer).run(path)
+        if not self.config.keep_downloads:
+            path.unlink(missing_ok=True)
+        return _next(day).isoformat()
+
+    def fetch_export(self, day: dt.date) -> Path:
+        """Stream one day's export (CSV files only) to the download folder."""
+        from ingest.http import download, make_session
+
+        token = self.settings.secret(self.config.token_env)
+        if not token:
+            raise FatalSourceError(
+                f"yammer-export: no API token: set the environment variable "
+                f"{self.config.token_env} to {PERMISSION}"
+            )
+        if self._session is None:
+            self._session = make_session(self.settings)
+        return download(
+            self._session,
+            f"{self.config.base_url.rstrip('/')}/api/v1/export",
+            Path(self.config.download_dir) / f"export-{day.isoformat()}.zip",
+            settings=self.settings,
+            token=token,
+            params={"since": _stamp(day), "until": _stamp(_next(day)), "include": "csv"},
+            permission_hint=PERMISSION,
+        )
+
+    def _first_day(self, cursor: str | None) -> dt.date:
+        text = cursor or (self.since.isoformat() if self.since else None) or self.config.start
+        if not text:
+            raise UptakeError(
+                "yammer-export: nothing says where to start: pass --since YYYY-MM-DD "
+                "(or set sources.yammer_export.start)"
+            )
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise UptakeError(f"yammer-export: start day {text!r} is not YYYY-MM-DD") from None
+
+
+class ExportLoad:
+    """One export ZIP's Users, Groups and Messages, written through one run's Writer."""
+
+    def __init__(self, writer: Writer):
+        self.writer = writer
+        self.conn = writer.conn
+        self.identity = writer.identity
+        self.zone = writer.settings.zone
+        self.sender_keys: dict[str, str] = {}
+        self.days: set[dt.date] = set()
+        self.users_from: dt.date | None = None
+
+    def run(self, path: Path) -> None:
+        """Read the ZIP (Users, Groups, then Messages), then derive daily activity."""
+        read_export(
+            path,
+            {
+                "Users.csv": self.save_users,
+                "Groups.csv": self.save_groups,
+                "Messages.csv": self.save_messages,
+            },
+        )
+        self.finish()
+
+    def save_users(self, name: str, raw: IO[bytes]) -> None:
+        """Users.csv → people and accounts (with state and join/suspend/delete dates)."""
+        header, rows = self._rows(name, raw, ycsv.USERS_REQUIRED)
+        parse = partial(ycsv.parse_user, c=ycsv.UserColumns.of(header), identity=self.identity)
+        for chunk in self._chunks(name, rows, parse):
+            self._save_user_chunk(chunk)
+
+    def save_groups(self, name: str, raw: IO[bytes]) -> None:
+        """Groups.csv → groups."""
+        header, rows = self._rows(name, raw, ycsv.GROUPS_REQUIRED)
+        parse = partial(ycsv.parse_group, c=ycsv.GroupColumns.of(header))
+        for chunk in self._chunks(name, rows, parse):
+            self.writer.upsert(Group.__table__, chunk)
+
+    def save_messages(self, name: str, raw: IO[bytes]) -> None:
+        """Messages.csv → messages (upserted on id, so re-delivered messages never count twice)."""
+        header, rows = self._rows(name, raw, ycsv.MESSAGES_REQUIRED)
+        parse = partial(ycsv.parse_message, c=ycsv.MessageColumns.of(header))
+        for chunk in self._chunks(name, rows, parse):
+            self._save_message_chunk(chunk)
+
+    def finish(self) -> None:
+        """Rebuild message-derived daily activity of the days seen, and queue them for refresh."""
+        if self.users_from is not None:
+            self.writer.touch(self.users_from, None)
+        days = sorted(self.days)
+        for span in _spans(days, REBUILD_SPAN_DAYS):
+            rebuild_message_activity(self.conn, self.zone, days=span)
+        for day in days:
+            self.writer.touch(day, day)
+
+    def _rows(
+        self, name: str, raw: IO[bytes], required: Sequence[str]
+    ) -> tuple[list[str], Iterator[list[str]]]:
+        header, rows = read_rows(decode_stream(raw), name, required)
+        return header, ycsv.padded(rows, len(header))
+
+    def _chunks(
+        self, name: str, rows: Iterator[list[str]], parse: Callable[[list[str]], T]
+    ) -> Iterator[list[T]]:
+        chunk: list[T] = []
+        counted = n = 0
+        for n, row in enumerate(rows, 1):  # noqa: B007 - n is read after the loop
+            try:
+                chunk.append(parse(row))
+            except SkippableRecord as exc:
+                self.writer.skip(f"{name} record {n}: {exc}")
+            if len(chunk) >= CHUNK:
+                self.writer.read(n - counted)
+                counted = n
+                yield chunk
+                chunk = []
+        self.writer.read(n - counted)
+        if chunk:
+            yield chunk
+
+    def _save_message_chunk(self, parsed: list[tuple[dict[str, Any], str, str]]) -> None:
+        senders: dict[str, tuple[str, str]] = {}
+        for message, email, sender_name in parsed:
+            sid = message["sender_account_id"]
+            if sid and sid not in self.sender_keys and ycsv.is_user_message(message):
+                senders.setdefault(sid, (email, sender_name))
+        if senders:
+            self._resolve_senders(senders)
+        unlinked: list[dict[str, Any]] = []
+        rows = []
+        for message, email, sender_name in parsed:
+            if ycsv.is_user_message(message):
+                sid = message["sender_account_id"]
+                if sid:
+                    message["person_key"] = self.sender_keys[sid]
+                elif email:
+                    person = self._person(self.identity.person_key(email), email, sender_name)
+                    message["person_key"] = person["person_key"]
+                    unlinked.append(person)
+            rows.append(message)
+        self.writer.save_people(unlinked)
+        self.writer.upsert(Message.__table__, rows)
+        self._note_days([m["created_at"] for m in rows])
+
+    def _resolve_senders(self, senders: dict[str, tuple[str, str]]) -> None:
+        """Sender id → person key: a stored Yammer account, else the email, else the id."""
+        for part in _batches(list(senders), LOOKUP):
+            found = self.conn.execute(
+                select(Account.account_id, Account.person_key).where(
+                    Account.platform == ycsv.PLATFORM, Account.account_id.in_(part)
+                )
+            )
+            self.sender_keys.update(dict(found.all()))
+        people, accounts = [], []
+        now = _utcnow()
+        for sid, (email, sender_name) in senders.items():
+            if sid in self.sender_keys:
+                continue
+            key = (
+                self.identity.person_key(email)
+                if email
+                else self.identity.account_key(ycsv.PLATFORM, sid)
+            )
+            self.sender_keys[sid] = key
+            people.append(self._person(key, email, sender_name))
+            accounts.append(
+                {"platform": ycsv.PLATFORM, "account_id": sid, "person_key": key,
+                 "has_user_record": False, "updated_at": now}
+            )
+        self.writer.save_people(people)
+        self.writer.upsert(Account.__table__, accounts, update=())
+
+    def _person(self, key: str, email: str, name: str) -> dict[str, Any]:
+        plain = not self.identity.pseudonymise
+        return {
+            "person_key": key,
+            "email": self.identity.email_to_store(email) if email else None,
+            "display_name": (name[:200] or None) if plain else None,
+        }
+
+    def _save_user_chunk(self, parsed: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+        latest = {account["account_id"]: (account, person) for account, person in parsed}
+        now = _utcnow()
+        accounts = [{**account, "updated_at": now} for account, _ in latest.values()]
+        before = self._stored_accounts(list(latest))
+        known_people = self._known_people(
+            [a["person_key"] for a in accounts
+             if a["account_id"] not in before or not before[a["account_id"]]["has_user_record"]]
+        )
+        first_active = self._first_active_days(known_people)
+        for account in accounts:
+            old = before.get(account["account_id"])
+            if old is None or any(account[f] != old[f] for f in USER_FACTS):
+                self._touch_user(account, old, first_active.get(account["person_key"]))
+        self.writer.save_people([person for _, person in latest.values()])
+        self.writer.upsert(Account.__table__, accounts)
+        for account in accounts:
+            old = before.get(account["account_id"])
+            if old is not None and old["person_key"] != account["person_key"]:
+                self._repoint(account["account_id"], account["person_key"])
+            self.sender_keys[account["account_id"]] = account["person_key"]
+
+    def _stored_accounts(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        stored: dict[str, dict[str, Any]] = {}
+        for part in _batches(ids, LOOKUP):
+            rows = self.conn.execute(
+                select(Account.account_id, *(getattr(Account, f) for f in USER_FACTS)).where(
+                    Account.platform == ycsv.PLATFORM, Account.account_id.in_(part)
+                )
+            )
+            stored.update({r.account_id: dict(r._mapping) for r in rows})
+        return stored
+
+    def _known_people(self, keys: list[str]) -> list[str]:
+        known: list[str] = []
+        for part in _batches(sorted(set(keys)), LOOKUP):
+            known += self.conn.scalars(select(Person.person_key).where(Person.person_key.in_(part)))
+        return known
+
+    def _first_active_days(self, keys: list[str]) -> dict[str, dt.date]:
+        """First activity day of people who may have been members by activity until now."""
+        first: dict[str, dt.date] = {}
+        for part in _batches(keys, LOOKUP):
+            rows = self.conn.execute(
+                select(DailyActivity.person_key, func.min(DailyActivity.day))
+                .where(
+                    DailyActivity.source.in_(ACTIVITY_SOURCES),
+                    DailyActivity.person_key.in_(part),
+                )
+                .group_by(DailyActivity.person_key)
+            )
+            first.update(dict(rows.all()))
+        return first
+
+    def _touch_user(
+        self, new: dict[str, Any], old: dict[str, Any] | None, first_active: dt.date | None
+    ) -> None:
+        facts = [new, old] if old else [new]
+        times = [f[k] for f in facts for k in ("joined_at", "suspended_at", "deleted_at") if f[k]]
+        days = [self._local_day(t) for t in times]
+        if first_active is not None:
+            days.append(first_active)
+        if days:
+            day = min(days)
+            self.users_from = day if self.users_from is None else min(self.users_from, day)
+
+    def _repoint(self, account_id: str, key: str) -> None:
+        """Messages of an account whose person changed move to the new person."""
+        moved = (
+            (Message.platform == ycsv.PLATFORM)
+            & (Message.sender_account_id == account_id)
+            & (Message.person_key != key)
+        )
+        created = list(self.conn.scalars(select(Message.created_at).where(moved)))
+        if created:
+            self.conn.execute(update(Message).where(moved).values(person_key=key))
+            self._note_days(created)
+
+    def _note_days(self, created: list[dt.datetime]) -> None:
+        if created:
+            stamps = pd.Series(pd.to_datetime(created)).dt.floor("15min").drop_duplicates()
+            self.days.update(local_days(stamps, self.zone))
+
+    def _local_day(self, utc: dt.datetime) -> dt.date:
+        return utc.replace(tzinfo=dt.UTC).astimezone(self.zone).date()
+
+
+def _spans(days: list[dt.date], width: int) -> Iterator[list[dt.date]]:
+    """Sorted days in groups spanning fewer than `width` days (bounds each rebuild's memory)."""
+    group: list[dt.date] = []
+    for day in days:
+        if group and (day - group[0]).days >= width:
+            yield group
+            group = []
+        group.append(day)
+    if group:
+        yield group
+
+
+def _batches(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _next(day: dt.date) -> dt.date:
+    return day + dt.timedelta(days=1)
+
+
+def _stamp(day: dt.date) -> str:
+    return f"{day.isoformat()}T00:00:00+00:00"
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
