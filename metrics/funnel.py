@@ -1,0 +1,244 @@
+"""Adoption funnel, retention of join cohorts, and the weekly lifecycle of engaged members."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metrics.calendar import day_number
+from metrics.catalog import Metric, declare
+from metrics.engagement import engagement_grid
+from metrics.periods import (
+    bounds,
+    check_by,
+    check_grain,
+    count_by,
+    finish,
+    groups_of,
+    last_days,
+    member_days,
+    members_by_period,
+    period_index,
+    period_of,
+    period_start,
+    workforce_by_period,
+)
+
+_PEOPLE = (
+    "A person counts in a period when the condition holds on at least one day of it, in the "
+    "group they belong to on the period's last day (the day range's end for a partial period)."
+)
+
+FUNNEL = declare(
+    Metric(
+        name="funnel",
+        label="Adoption funnel",
+        definition=(
+            "Per period and group: workforce (people employed per the HR roster on some day of "
+            "the period) → members → members engaged at least once in the period (a post, "
+            "reply or reaction on a day they were a member) → engaged on a typical day (the "
+            "mean, over the period's weekdays, of the group's daily engaged share, with groups "
+            "taken day by day; days with no members are skipped). Adoption = members / "
+            f"workforce. {_PEOPLE}"
+        ),
+        grains=("month", "week"),
+        unit="share",
+    )
+)
+RETENTION = declare(
+    Metric(
+        name="retention",
+        label="Retention of members by the month they joined",
+        definition=(
+            "Members are grouped into cohorts by the period of their first day as a member and "
+            "by their group on that day. For the joining period (offset 0) and each later one, "
+            "retention = cohort members engaged at least once in that period (on a day they "
+            "were a member) / cohort size."
+        ),
+        grains=("month", "week"),
+        unit="share",
+    )
+)
+LIFECYCLE = declare(
+    Metric(
+        name="lifecycle",
+        label="New, returning, resurrected and dormant members",
+        definition=(
+            "An engaged period is one in which the person engaged (post, reply or reaction) on "
+            "at least one day they were a member. New: the first engaged period in the loaded "
+            "history. Returning: engaged this period and the previous one. Resurrected: "
+            "engaged this period, not the previous one, but earlier. Dormant: engaged the "
+            "previous period but not this one. Members = members on some day of the period. "
+            f"{_PEOPLE}"
+        ),
+        grains=("week", "month"),
+        unit="count",
+    )
+)
+
+PRIVACY = {
+    "funnel": {
+        "partition": ("period",),
+        "size": "members",
+        "values": ("engaged", "engaged_share", "typical_engaged_share"),
+    },
+    "retention": {
+        "partition": ("period", "offset"),
+        "size": "members",
+        "values": ("engaged", "retention"),
+    },
+    "lifecycle": {
+        "partition": ("period",),
+        "size": "members",
+        "values": ("engaged", "new", "returning", "resurrected", "dormant"),
+    },
+}
+
+_STATES = ("new", "returning", "resurrected", "dormant")
+
+
+def engaged_periods(facts: Any, lo: dt.date, hi: dt.date, grain: str) -> pd.DataFrame:
+    """Unique (period index, pid) where the person engaged on a member day of [lo, hi]."""
+    act = member_days(facts, lo, hi)
+    act = act.loc[act["engaged"].to_numpy()]
+    return pd.DataFrame(
+        {"index": period_index(act["day"], grain), "pid": act["pid"].to_numpy(dtype=np.int64)}
+    ).drop_duplicates()
+
+
+def typical_day_share(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: str) -> pd.DataFrame:
+    """(period, group, typical_engaged_share): mean weekday engaged share, groups day by day."""
+    first = day_number(lo)
+    grid = engagement_grid(facts, by, first, day_number(hi))
+    members = grid.counts["members"].astype(float)
+    share = grid.counts["engaged"] / np.where(members > 0, members, np.nan)
+    days = (first + np.arange(share.shape[1])).astype("datetime64[D]")
+    weekday = (days.astype("int64") + 3) % 7 < 5
+    periods = period_of(days[weekday], grain).astype("datetime64[ns]")
+    wide = pd.DataFrame(share[:, weekday].T, columns=pd.Index(grid.labels, name="group"))
+    means = wide.groupby(periods).mean()
+    means.index.name = "period"
+    return means.stack().rename("typical_engaged_share").reset_index()
+
+
+def compute_funnel(
+    facts: Any, by: str = "all", start: dt.date | None = None, end: dt.date | None = None,
+    grain: str = "month",
+) -> pd.DataFrame:
+    """Workforce → members → engaged in the period → engaged on a typical day, per group."""
+    check_grain(grain)
+    check_by(by)
+    lo, hi = bounds(facts, start, end)
+    keys = ["period", "group"]
+    workforce = workforce_by_period(facts, by, lo, hi, grain).groupby(keys).size()
+    members = members_by_period(facts, by, lo, hi, grain)
+    engaged = engaged_periods(facts, lo, hi, grain)
+    engaged["period"] = period_start(engaged["index"].to_numpy(), grain).astype("datetime64[ns]")
+    reached = members.merge(engaged[["period", "pid"]], on=["period", "pid"])
+    out = pd.concat(
+        [
+            workforce.rename("workforce"),
+            members.groupby(keys).size().rename("members"),
+            reached.groupby(keys).size().rename("engaged"),
+        ],
+        axis=1,
+    ).fillna(0).astype("int64").reset_index()
+    typical = typical_day_share(facts, by, lo, hi, grain)
+    out = out.merge(typical, on=keys, how="left")
+    out["engaged_share"] = out["engaged"] / out["members"].where(out["members"] > 0)
+    out["adoption"] = out["members"] / out["workforce"].where(out["workforce"] > 0)
+    columns = [
+        "period", "group", "workforce", "members", "engaged", "engaged_share",
+        "typical_engaged_share", "adoption",
+    ]
+    return finish(out[columns], keys)
+
+
+def compute_retention(
+    facts: Any, by: str = "all", start: dt.date | None = None, end: dt.date | None = None,
+    grain: str = "month",
+) -> pd.DataFrame:
+    """Cohort size and engaged members per later period, for cohorts joining in [start, end]."""
+    check_grain(grain)
+    check_by(by)
+    lo, hi = bounds(facts, start, end)
+    membership = facts.membership
+    pids = np.asarray(membership.pids, dtype=np.int64)
+    first = np.ones(len(pids), dtype=bool)
+    first[1:] = pids[1:] != pids[:-1]  # intervals are sorted by (pid, start)
+    joined = np.asarray(membership.starts, dtype=np.int64)[first]
+    pids = pids[first]
+    inside = (joined >= day_number(lo)) & (joined <= day_number(hi))
+    pids, joined = pids[inside], joined[inside].astype("datetime64[D]")
+    cohorts = pd.DataFrame(
+        {
+            "cohort": period_index(joined, grain),
+            "pid": pids,
+            "group": groups_of(facts, by, pids, joined),
+        }
+    )
+    sizes = cohorts.groupby(["cohort", "group"]).size().rename("members").reset_index()
+    last = int(period_index(np.array([hi], dtype="datetime64[D]"), grain)[0])
+    spans = (last - sizes["cohort"].to_numpy() + 1).clip(min=0)
+    grid = sizes.loc[sizes.index.repeat(spans)].reset_index(drop=True)
+    grid["offset"] = np.arange(len(grid)) - np.repeat(np.cumsum(spans) - spans, spans)
+    engaged = engaged_periods(facts, lo, hi, grain).merge(cohorts, on="pid")
+    engaged["offset"] = engaged["index"] - engaged["cohort"]
+    counts = engaged.groupby(["cohort", "group", "offset"]).size().rename("engaged")
+    out = grid.merge(counts.reset_index(), on=["cohort", "group", "offset"], how="left")
+    out["engaged"] = out["engaged"].fillna(0).astype("int64")
+    out["retention"] = out["engaged"] / out["members"]
+    out["period"] = period_start(out["cohort"].to_numpy(), grain).astype("datetime64[ns]")
+    columns = ["period", "offset", "group", "members", "engaged", "retention"]
+    return finish(out[columns], ["period", "offset", "group"])
+
+
+def compute_lifecycle(
+    facts: Any, by: str = "all", start: dt.date | None = None, end: dt.date | None = None,
+    grain: str = "week",
+) -> pd.DataFrame:
+    """New, returning, resurrected and dormant people per period and group, with members."""
+    check_grain(grain)
+    check_by(by)
+    lo, hi = bounds(facts, start, end)
+    history = engaged_periods(facts, min(facts.start, lo), hi, grain)
+    history = history.sort_values(["pid", "index"], kind="mergesort")
+    index, pid = history["index"].to_numpy(), history["pid"].to_numpy()
+    same = np.zeros(len(pid), dtype=bool)
+    same[1:] = pid[1:] == pid[:-1]
+    prev = np.where(same, np.r_[0, index[:-1]], np.iinfo(np.int64).min)
+    state = np.select([~same, prev == index - 1], ["new", "returning"], "resurrected")
+    has_next = np.r_[same[1:], False]
+    following = np.where(has_next, np.r_[index[1:], 0], np.iinfo(np.int64).max)
+    lapsed = following != index + 1
+    events = pd.DataFrame(
+        {
+            "index": np.r_[index, index[lapsed] + 1],
+            "pid": np.r_[pid, pid[lapsed]],
+            "state": np.r_[state, np.full(int(lapsed.sum()), "dormant", dtype=object)],
+        }
+    )
+    wanted = period_index(np.array([lo, hi], dtype="datetime64[D]"), grain)
+    events = events.loc[events["index"].between(wanted[0], wanted[1])]
+    periods = period_start(events["index"].to_numpy(), grain)
+    events = events.assign(
+        period=periods.astype("datetime64[ns]"),
+        group=groups_of(facts, by, events["pid"].to_numpy(), last_days(periods, grain, hi)),
+    )
+    keys = ["period", "group"]
+    table = count_by(events, keys, "state", _STATES)
+    members = members_by_period(facts, by, lo, hi, grain).groupby(keys).size().rename("members")
+    out = pd.concat([members, table], axis=1).fillna(0).astype("int64").reset_index()
+    out["engaged"] = out["new"] + out["returning"] + out["resurrected"]
+    columns = ["period", "group", "members", "engaged", *_STATES]
+    return finish(out[columns], keys)
+
+
+COMPUTE = {
+    "funnel": compute_funnel,
+    "retention": compute_retention,
+    "lifecycle": compute_lifecycle,
+}

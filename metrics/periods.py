@@ -1,0 +1,178 @@
+"""Calendar periods (ISO weeks, months) and who counts in them, shared by the period metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from errors import MetricError
+from metrics.attribution import CROSS
+from metrics.calendar import day_number
+
+GRAINS = ("week", "month")
+UNKNOWN = "Unknown"
+DAY = np.timedelta64(1, "D")
+
+
+def check_grain(grain: str, allowed: tuple[str, ...] = GRAINS) -> str:
+    """The grain, or a MetricError naming the allowed ones."""
+    if grain not in allowed:
+        raise MetricError(f"unknown grain {grain!r}: use one of {', '.join(allowed)}")
+    return grain
+
+
+def check_by(by: str) -> str:
+    """The breakdown attribute; crossed breakdowns (`a@b`) are for daily engagement only."""
+    if CROSS in by:
+        raise MetricError(f"crossed breakdown {by!r} is only available for daily engagement")
+    return by
+
+
+def bounds(facts: Any, start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date]:
+    """The requested date range, defaulting to the facts' range; an end before the start fails."""
+    lo = start or facts.start
+    hi = end or facts.end
+    if hi < lo:
+        raise MetricError(f"end {hi.isoformat()} is before start {lo.isoformat()}")
+    return lo, hi
+
+
+def as_days(values: Any) -> np.ndarray:
+    """Values (dates, timestamps, datetime64) as a datetime64[D] array."""
+    return np.asarray(pd.to_datetime(np.asarray(values)).values, dtype="datetime64[D]")
+
+
+def period_of(days: Any, grain: str) -> np.ndarray:
+    """First day of the period (Monday of the ISO week, or the 1st of the month) of each day."""
+    d = as_days(days)
+    if grain == "month":
+        return d.astype("datetime64[M]").astype("datetime64[D]")
+    monday_offset = (d.astype("int64") + 3) % 7  # 1970-01-01 was a Thursday
+    return d - monday_offset.astype("timedelta64[D]")
+
+
+def next_period(periods: np.ndarray, grain: str) -> np.ndarray:
+    """The first day of the period after each period start."""
+    p = as_days(periods)
+    if grain == "month":
+        return (p.astype("datetime64[M]") + 1).astype("datetime64[D]")
+    return p + 7 * DAY
+
+
+def period_index(periods: Any, grain: str) -> np.ndarray:
+    """A consecutive integer per period (weeks or months since 1970) for 'previous period' tests."""
+    p = as_days(periods)
+    if grain == "month":
+        return p.astype("datetime64[M]").astype("int64")
+    return (p.astype("int64") + 3) // 7
+
+
+def period_start(indexes: np.ndarray, grain: str) -> np.ndarray:
+    """First day (datetime64[D]) of the periods numbered by `period_index`."""
+    numbers = np.asarray(indexes, dtype=np.int64)
+    if grain == "month":
+        return numbers.astype("datetime64[M]").astype("datetime64[D]")
+    return (numbers * 7 - 3).astype("datetime64[D]")
+
+
+def periods_between(lo: dt.date, hi: dt.date, grain: str) -> np.ndarray:
+    """Start days of every period that overlaps [lo, hi], in order."""
+    first, last = period_of([lo], grain)[0], period_of([hi], grain)[0]
+    if grain == "month":
+        months = np.arange(first.astype("datetime64[M]"), last.astype("datetime64[M]") + 1)
+        return months.astype("datetime64[D]")
+    return np.arange(first, last + DAY, 7 * DAY)
+
+
+def period_days(period: np.datetime64, grain: str, lo: dt.date, hi: dt.date) -> np.ndarray:
+    """The days of one period that fall inside [lo, hi]."""
+    first = max(as_days([period])[0], np.datetime64(lo, "D"))
+    last = min(next_period(np.array([period]), grain)[0] - DAY, np.datetime64(hi, "D"))
+    return np.arange(first, last + DAY, DAY)
+
+
+def last_days(periods: np.ndarray, grain: str, hi: dt.date) -> np.ndarray:
+    """The last day of each period, clipped to `hi`."""
+    return np.minimum(next_period(periods, grain) - DAY, np.datetime64(hi, "D"))
+
+
+def groups_of(facts: Any, by: str, pids: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Group labels of `by` for person-days ('All' for all); unknown senders (pid -1) → Unknown."""
+    pids = np.asarray(pids)
+    out = np.full(len(pids), UNKNOWN if by != "all" else "All", dtype=object)
+    known = pids >= 0
+    if known.any():
+        stamps = as_days(days)[known].astype("datetime64[ns]")
+        out[known] = np.asarray(facts.group_of(by, pids[known], stamps), dtype=object)
+    return out
+
+
+def people_by_period(
+    facts: Any, by: str, intervals: tuple[np.ndarray, ...], lo: dt.date, hi: dt.date, grain: str
+) -> pd.DataFrame:
+    """(period, pid, group) for every person whose day interval [start, end) meets a period of
+    [lo, hi]; the group is the person's value of `by` on the period's last day (clipped to
+    `hi`), as WAU and MAU attribute people to their group as of the window's end."""
+    pids, starts, ends = (np.asarray(a, dtype=np.int64) for a in intervals[:3])
+    first_day, last_day = np.int64(day_number(lo)), np.int64(day_number(hi))
+    starts, ends = np.maximum(starts, first_day), np.minimum(ends, last_day + 1)
+    keep = ends > starts
+    pids, starts, ends = pids[keep], starts[keep], ends[keep]
+    a = period_index(starts.astype("datetime64[D]"), grain)
+    b = period_index((ends - 1).astype("datetime64[D]"), grain)
+    pieces = b - a + 1
+    owner = np.repeat(np.arange(len(pids)), pieces)
+    offset = np.arange(int(pieces.sum())) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    frame = pd.DataFrame({"index": a[owner] + offset, "pid": pids[owner]}).drop_duplicates()
+    periods = period_start(frame["index"].to_numpy(), grain)
+    frame = pd.DataFrame({"period": periods.astype("datetime64[ns]"), "pid": frame["pid"]})
+    frame["group"] = groups_of(facts, by, frame["pid"].to_numpy(), last_days(periods, grain, hi))
+    return frame.reset_index(drop=True)
+
+
+def members_by_period(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: str) -> pd.DataFrame:
+    """Every (period, pid) member on at least one day of the period in [lo, hi], with its group."""
+    membership = facts.membership
+    intervals = (membership.pids, membership.starts, membership.ends)
+    return people_by_period(facts, by, intervals, lo, hi, grain)
+
+
+def workforce_by_period(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: str) -> pd.DataFrame:
+    """Every (period, pid) in the HR workforce on at least one day of the period in [lo, hi]."""
+    return people_by_period(facts, by, facts.attribution.workforce_pieces(), lo, hi, grain)
+
+
+def member_days(facts: Any, lo: dt.date, hi: dt.date) -> pd.DataFrame:
+    """Activity rows in [lo, hi] on days the person was a member, with an `engaged` flag."""
+    act = facts.activity
+    days = as_days(act["day"])
+    keep = (days >= np.datetime64(lo, "D")) & (days <= np.datetime64(hi, "D"))
+    act = act.loc[keep]
+    if len(act):
+        act = act.loc[np.asarray(facts.member_mask(act["pid"].to_numpy(), act["day"].to_numpy()))]
+    act = act.copy()
+    act["engaged"] = (act["posts"] + act["replies"] + act["reactions"]).to_numpy() > 0
+    return act
+
+
+def count_by(
+    frame: pd.DataFrame, keys: list[str], column: str, categories: tuple[str, ...]
+) -> pd.DataFrame:
+    """Rows per `keys` with one count column per category of `column` (zero when absent)."""
+    flags = pd.DataFrame(
+        {c: (frame[column].to_numpy() == c).astype("int64") for c in categories},
+        index=frame.index,
+    )
+    return pd.concat([frame[keys], flags], axis=1).groupby(keys)[list(categories)].sum()
+
+
+def finish(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Sort by `keys`, reset the index, and turn `period` into ISO date objects."""
+    out = frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
+    for column in ("period", "month"):
+        if column in out.columns:
+            out[column] = pd.to_datetime(out[column]).dt.date
+    return out
