@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -142,17 +142,18 @@ def run_source(
     results = []
     with hold_lock(engine, f"ingest:{source.name}", settings.scheduler.lock_ttl_s):
         _abandon_stale_runs(engine, source.name)
-        windows = iter(source.windows(read_cursor(engine, source.name)))
-        while True:
-            try:
-                window = next(windows)
-            except StopIteration:
-                break
-            except Exception as exc:  # listing the due windows failed: still log a run
-                _record_failure(engine, source.name, Window(target="(due windows)"), exc)
-                raise IngestError(f"{source.name}: {_reason(exc)}") from exc
+        for window in _due_windows(engine, source):
             results.append(run_window(engine, settings, source, window, identity))
     return results
+
+
+def _due_windows(engine: Engine, source: Source) -> Iterator[Window]:
+    """The source's due windows; failing to list them still leaves a failed run row."""
+    try:
+        yield from source.windows(read_cursor(engine, source.name))
+    except Exception as exc:
+        _record_failure(engine, source.name, Window(target="(due windows)"), exc)
+        raise IngestError(f"{source.name}: {_reason(exc)}") from exc
 
 
 def run_window(
