@@ -54,6 +54,7 @@ def fetch(
     stream: bool = False,
     allow_redirects: bool = True,
     permission_hint: str = "",
+    data: Mapping[str, Any] | None = None,
 ) -> requests.Response:
     """Send one request with retries; returns a 2xx/3xx response or raises a typed error.
 
@@ -74,6 +75,7 @@ def fetch(
                 method,
                 url,
                 params=params,
+                data=data,
                 headers=sent,
                 stream=stream,
                 allow_redirects=allow_redirects,
