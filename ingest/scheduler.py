@@ -144,6 +144,9 @@ def run_refresh(settings: Settings, engine: Engine) -> None:
         return
     try:
         summary = module.refresh(engine, settings)
+    except LockHeld as exc:  # another process is refreshing; it will see our queued days
+        log.info("refresh: skipped: %s", exc)
+        return
     except Exception as exc:  # noqa: BLE001 - logged; the next ingest retries it
         log.error("refresh: failed: %s", _one_line(exc, settings))
         return

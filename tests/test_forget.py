@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import String, inspect, select, text
 
+from ingest.registry import make_source
 from ingest.runner import Window, Writer, run_source
 from store.engine import write_transaction
 from store.erase import forget, purge_old_messages, retention_cutoff
@@ -170,12 +171,16 @@ def test_forget_removes_the_person_everywhere(engine, settings):
     identity = _identity(settings, pseudonymise=False)  # so the raw email is stored at first
     _seed(engine, settings, identity)
     alice, bob, carol = (identity.person_key(e) for e in (ALICE, BOB, CAROL))
+    with write_transaction(engine) as conn:  # a person-level table from some later migration
+        conn.execute(text("CREATE TABLE extra_facts (person_key VARCHAR(64), n INTEGER)"))
+        conn.execute(text("INSERT INTO extra_facts VALUES (:a, 1), (:b, 2)"),
+                     {"a": alice, "b": bob})
     assert _rows_mentioning(engine, "alice@example.com") == ["people.email"]
 
     removed = forget(engine, identity, "  alice@EXAMPLE.com ")
 
-    # m1 + m3 (by account), 2 facts, 2 attributes, 1 account, 1 person
-    assert removed == 8
+    # m1 + m3 (by account), 2 facts, 2 attributes, 1 account, 1 extra fact, 1 person
+    assert removed == 9
     assert _rows_mentioning(engine, "alice") == []
     assert _rows_mentioning(engine, alice) == ["erasures.person_key"]
     for model in (Person, Account, Message, DailyActivity, PersonAttribute):
@@ -195,7 +200,7 @@ def test_forget_removes_the_person_everywhere(engine, settings):
         people = set(conn.scalars(select(Person.person_key)))
     assert managers == {bob: None, carol: bob}
     assert people == {bob, carol}
-    assert erasure.person_key == alice and erasure.rows_removed == 8
+    assert erasure.person_key == alice and erasure.rows_removed == 9
     # carol joined 2025-12-30 23:00 UTC: the earliest local day in any zone is 2025-12-29
     assert queued == [("forget", dt.date(2025, 12, 29), None)]
     assert _count(engine, Message) == 2 and _count(engine, DailyActivity) == 1
@@ -237,6 +242,54 @@ def test_reingest_after_forget_brings_nothing_back(engine, settings):
     assert result.rows_written == 10
     with engine.connect() as conn:
         assert conn.scalar(select(IngestState.cursor)) == "org-1"
+
+
+ROSTER = (
+    "email,department,region,country,manager_email,hire_date,termination_date\r\n"
+    "Alice@Example.com,Sales,EMEA,FR,,2020-01-01,\r\n"
+    "bob@example.com,Sales,EMEA,FR,alice@example.com,2021-01-01,\r\n"
+)
+GRAPH = (
+    "\ufeffReport Refresh Date,User Principal Name,Display Name,User State,State Change Date,"
+    "Last Activity Date,Posted Count,Read Count,Liked Count,Assigned Products,Report Period\r\n"
+    "2026-01-07,alice@example.com,Alice A,Active,,2026-01-06,2,5,1,,1\r\n"
+    "2026-01-07,bob@example.com,Bob B,Active,,2026-01-06,0,3,0,,1\r\n"
+)
+
+
+@BACKENDS
+def test_real_ingesters_skip_an_erased_person(engine, settings, tmp_path):
+    roster, graph = tmp_path / "roster.csv", tmp_path / "yammer_activity_2026-01-06.csv"
+    roster.write_text(ROSTER, encoding="utf-8", newline="")
+    graph.write_text(GRAPH, encoding="utf-8", newline="")
+    identity = _identity(settings)
+    alice, bob = identity.person_key(ALICE), identity.person_key(BOB)
+
+    def ingest_all() -> None:
+        run_source(engine, settings, make_source(settings, "hr-roster",
+                                                 {"file": str(roster), "as_of": AS_OF}))
+        run_source(engine, settings, make_source(settings, "graph-yammer-activity",
+                                                 {"file": str(graph)}))
+
+    ingest_all()
+    assert _count(engine, DailyActivity, DailyActivity.person_key == alice) == 1
+    assert _count(engine, PersonAttribute, PersonAttribute.value == alice) == 1
+    # person + 1 fact + 1 graph account + 7 attributes: department, region, country,
+    # manager (blank), is_manager, hire_date, termination_date
+    assert forget(engine, identity, ALICE) == 10
+
+    ingest_all()
+
+    assert _rows_mentioning(engine, alice) == ["erasures.person_key"]
+    assert _rows_mentioning(engine, "alice") == []
+    with engine.connect() as conn:
+        bob_attrs = dict(conn.execute(
+            select(PersonAttribute.attribute, PersonAttribute.value).where(
+                PersonAttribute.person_key == bob)
+        ).all())
+        facts = conn.execute(select(DailyActivity.person_key, DailyActivity.reads)).all()
+    assert bob_attrs["manager"] is None and bob_attrs["department"] == "Sales"
+    assert facts == [(bob, 3)]
 
 
 @BACKENDS
