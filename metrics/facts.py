@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -40,6 +40,9 @@ class Facts:
     messages: pd.DataFrame
     membership: Membership
     attribution: Attribution
+    first_activity: pd.DataFrame = field(  # pid, first: first day with any activity, all time
+        default_factory=lambda: pd.DataFrame({"pid": [], "first": []}, dtype=np.int64)
+    )
 
     def member_mask(self, pids: np.ndarray, days: np.ndarray) -> np.ndarray:
         """True where the person is a member on the day (days: datetime64 or day numbers)."""
@@ -83,8 +86,8 @@ def load_facts(
 ) -> Facts:
     """Load the facts of local days [start, end] (default: every day with data).
 
-    `first_activity` (pid, first) may supply activity-only people's first active day from a
-    cache, to avoid scanning all earlier activity.
+    `first_activity` (person_key, first: day number) may supply first active days known from
+    outside [start, end] (a cache), instead of scanning all earlier activity.
     """
     zone = settings.zone
     with engine.connect() as conn:
@@ -97,15 +100,14 @@ def load_facts(
         end = end or (span[1] if span else today)
         activity = load_activity(conn, index, start, end)
         accounts = _load_accounts(conn, index, zone)
-        if first_activity is None:
-            first_activity = _first_activity(conn, index, activity, start)
+        firsts = _first_activity(conn, index, activity, start, first_activity)
         recorded = accounts[accounts["has_user_record"]]
-        membership = Membership.build(recorded, first_activity)
+        membership = Membership.build(recorded, firsts)
         attribution = _load_attribution(conn, index, accounts)
         messages = (
             _load_messages(conn, index, zone, start, end) if with_messages else _no_messages()
         )
-    return Facts(zone, start, end, keys, activity, messages, membership, attribution)
+    return Facts(zone, start, end, keys, activity, messages, membership, attribution, firsts)
 
 
 def data_range(conn: Connection, zone: ZoneInfo) -> tuple[dt.date, dt.date] | None:
@@ -207,27 +209,39 @@ def _load_accounts(conn: Connection, index: pd.Index, zone: ZoneInfo) -> pd.Data
 
 
 def _first_activity(
-    conn: Connection, index: pd.Index, activity: pd.DataFrame, start: dt.date
+    conn: Connection,
+    index: pd.Index,
+    activity: pd.DataFrame,
+    start: dt.date,
+    known: pd.DataFrame | None,
 ) -> pd.DataFrame:
-    """First local day with any activity per pid (only needed for people with no user record)."""
+    """First local day with any activity per pid, all time (pid, first)."""
     days = _numbers(activity["day"].to_numpy())
     loaded = pd.DataFrame({"pid": activity["pid"].to_numpy(np.int64), "first": days})
-    loaded = loaded.groupby("pid", as_index=False)["first"].min()
+    if known is None:
+        known = _earlier_first_activity(conn, start)
+    other = pd.DataFrame(
+        {"pid": index.get_indexer(known["person_key"]).astype(np.int64),
+         "first": known["first"].to_numpy(dtype=np.int64)}
+    )
+    both = pd.concat([other[other["pid"] >= 0], loaded])
+    return both.groupby("pid", as_index=False)["first"].min()
+
+
+def _earlier_first_activity(conn: Connection, start: dt.date) -> pd.DataFrame:
+    """(person_key, first) over activity before `start` (a scan: refresh passes a cache)."""
     any_count = or_(*[getattr(DailyActivity, k) > 0 for k in KINDS])
     earliest = conn.scalar(select(func.min(DailyActivity.day)).where(any_count))
     if earliest is None or _as_date(earliest) >= start:
-        return loaded
+        return pd.DataFrame({"person_key": pd.Series(dtype=object), "first": []})
     rows = conn.execute(
         select(DailyActivity.person_key, cast(func.min(DailyActivity.day), String))
         .where(DailyActivity.day < start, any_count)
         .group_by(DailyActivity.person_key)
     ).all()
     earlier = pd.DataFrame(rows, columns=["person_key", "first"])
-    earlier = pd.DataFrame(
-        {"pid": index.get_indexer(earlier["person_key"]), "first": parse_days(earlier["first"])}
-    )
-    both = pd.concat([earlier[earlier["pid"] >= 0], loaded])
-    return both.groupby("pid", as_index=False)["first"].min()
+    earlier["first"] = parse_days(earlier["first"])
+    return earlier
 
 
 def _load_attribution(conn: Connection, index: pd.Index, accounts: pd.DataFrame) -> Attribution:

@@ -1,0 +1,167 @@
+"""Daily engagement by group: members, engaged, active, workforce, engaged share, adoption."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from errors import MetricError
+from metrics.attribution import CROSS
+from metrics.calendar import as_datetime64, day_number
+from metrics.catalog import Metric, declare
+from metrics.facts import ENGAGING, KINDS, Facts
+
+ENGAGEMENT_COLUMNS = ["day", "group", "members", "engaged", "active", "workforce",
+                      "engaged_share", "adoption"]
+
+
+@dataclass
+class Grid:
+    """Counts per (group, day) as matrices: rows are label indexes, columns days from `first`."""
+
+    first: int
+    labels: np.ndarray
+    counts: dict[str, np.ndarray]
+
+    @property
+    def n_days(self) -> int:
+        """Columns of the grid."""
+        return next(iter(self.counts.values())).shape[1]
+
+
+def interval_counts(
+    facts: Facts,
+    by: str,
+    pieces: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
+    intervals: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    lo: int,
+    hi: int,
+) -> np.ndarray:
+    """People per (group, day) of [lo, hi] from day intervals [start, end), attributed per day.
+
+    `intervals` (pid, start, end) are cut at snapshot boundaries first; `pieces` are already cut
+    (pid, start, end, snapshot). Each piece adds +1 at its start and −1 at its end.
+    """
+    matrix, labels = facts.attribution.codes(by)
+    n = hi - lo + 1
+    if intervals is not None:
+        pid, a, b = intervals
+        a, b = np.maximum(a, lo), np.minimum(b, hi + 1)
+        keep = b > a
+        pieces = facts.attribution.split(pid[keep], a[keep], b[keep])
+    assert pieces is not None
+    pid, a, b, snap = pieces
+    a, b = np.maximum(a, lo), np.minimum(b, hi + 1)
+    keep = b > a
+    code = matrix[snap[keep], pid[keep]].astype(np.int64)
+    size = len(labels) * (n + 1)
+    diff = np.bincount(code * (n + 1) + (a[keep] - lo), minlength=size) - np.bincount(
+        code * (n + 1) + (b[keep] - lo), minlength=size
+    )
+    return np.cumsum(diff.reshape(len(labels), n + 1), axis=1)[:, :n]
+
+
+def day_counts(facts: Facts, by: str, pids: np.ndarray, days: np.ndarray, lo: int, hi: int,
+               weights: np.ndarray | None = None) -> np.ndarray:
+    """Sum of `weights` (default 1) per (group, day) of [lo, hi] for (pid, day) rows."""
+    matrix, labels = facts.attribution.codes(by)
+    n = hi - lo + 1
+    inside = (days >= lo) & (days <= hi)
+    pids, days = pids[inside], days[inside]
+    code = matrix[facts.attribution.snapshot_index(days), pids].astype(np.int64)
+    flat = np.bincount(
+        code * n + (days - lo),
+        weights=None if weights is None else weights[inside],
+        minlength=len(labels) * n,
+    )
+    return flat.reshape(len(labels), n).astype(np.int64)
+
+
+def member_activity(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(pid, day, engaged, active) of activity rows on days the person is a member."""
+    pids = facts.activity["pid"].to_numpy(dtype=np.int64)
+    days = facts.activity_days()
+    member = facts.member_mask(pids, days)
+    engaged = (facts.activity[list(ENGAGING)].to_numpy() > 0).any(axis=1)
+    active = (facts.activity[list(KINDS)].to_numpy() > 0).any(axis=1)
+    return pids[member], days[member], engaged[member], active[member]
+
+
+def engagement_grid(facts: Facts, by: str, lo: int, hi: int) -> Grid:
+    """Members, engaged, active and workforce per (group, day) of day numbers [lo, hi]."""
+    facts.attribution.check(by)
+    membership = facts.membership
+    members = interval_counts(
+        facts, by, None, (membership.pids, membership.starts, membership.ends), lo, hi
+    )
+    pids, days, engaged, active = member_activity(facts)
+    workforce = interval_counts(facts, by, facts.attribution.workforce_pieces(), None, lo, hi)
+    _, labels = facts.attribution.codes(by)
+    return Grid(
+        lo,
+        labels,
+        {
+            "members": members,
+            "engaged": day_counts(facts, by, pids[engaged], days[engaged], lo, hi),
+            "active": day_counts(facts, by, pids[active], days[active], lo, hi),
+            "workforce": workforce,
+        },
+    )
+
+
+def grid_frame(grid: Grid, by: str, columns: list[str]) -> pd.DataFrame:
+    """Long rows (day, group[, sub], columns…) for cells with members > 0, by day then group."""
+    members = grid.counts["members"]
+    g, d = np.nonzero(members > 0)
+    frame = pd.DataFrame({"day": as_datetime64(grid.first + d)})
+    labels = grid.labels[g]
+    if CROSS in by:
+        frame["group"] = [pair[0] for pair in labels]
+        frame["sub"] = [pair[1] for pair in labels]
+    else:
+        frame["group"] = labels
+    for column in columns:
+        frame[column] = grid.counts[column][g, d]
+    keys = ["day", "group", "sub"] if CROSS in by else ["day", "group"]
+    return frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
+
+
+def with_shares(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add engaged_share (engaged / members) and adoption (members / workforce)."""
+    frame["engaged_share"] = frame["engaged"] / frame["members"]
+    workforce = frame["workforce"].where(frame["workforce"] > 0)
+    frame["adoption"] = frame["members"] / workforce
+    return frame
+
+
+def compute_engagement(facts: Facts, by: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Daily members, engaged, active, workforce, engaged_share and adoption per group of `by`.
+
+    Unsuppressed: outputs go through metrics.read, which applies the minimum group size.
+    """
+    if end < start:
+        raise MetricError(f"end {end} is before start {start}")
+    grid = engagement_grid(facts, by, day_number(start), day_number(end))
+    frame = grid_frame(grid, by, ["members", "engaged", "active", "workforce"])
+    return with_shares(frame)
+
+
+ENGAGED_SHARE = declare(
+    Metric(
+        name="engagement",
+        label="Daily engaged share",
+        definition=(
+            "Members engaged on the day (at least one post, reply or reaction in any source) "
+            "divided by members that day. A member has joined on or before the day and is not "
+            "suspended or deleted (people seen only in activity are members from their first "
+            "activity). Active also counts reads. Adoption is members divided by the workforce "
+            "in the HR roster that day. Groups follow the HR roster snapshot in effect that day."
+        ),
+        dimensions=("*",),
+        grains=("day", "week", "month"),
+        unit="share",
+    )
+)

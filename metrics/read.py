@@ -1,0 +1,274 @@
+"""What pages, reports and the CLI call: materialised metrics, always suppressed, kept fresh.
+
+Every function returns a plain DataFrame that has passed through `metrics.privacy.suppress`
+(a boolean `suppressed` column; withheld figures are NaN). A metric's plain-language definition
+is `metrics.catalog.get(name).definition`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, String, cast, func, select
+
+from errors import MetricError
+from metrics.attribution import CROSS
+from metrics.privacy import SUPPRESSED, suppress
+from metrics.refresh import is_stale, read_state, refresh
+from metrics.trends import GRAINS, STORED, add_changes, derive, to_periods
+from settings import Settings
+from store.aggregates import AggEngagement
+from store.locks import LockHeld
+from store.models import DailyActivity
+
+HISTORY_DAYS = 366 + 31  # a year and one period before `start`, for the changes
+BEHAVIOUR = [
+    "engaged", "active", "engaged_share", "active_share", "wau", "mau", "engaged_7",
+    "engaged_28", "engaged_7d_avg", "engaged_28d_avg", "stickiness", "progress",
+]
+DAILY_COLUMNS = [
+    "day", "group", "members", "engaged", "active", "engaged_share", "active_share", "workforce",
+    "adoption", "wau", "mau", "engaged_7d_avg", "stickiness", "target", "progress", SUPPRESSED,
+]
+PERIOD_COLUMNS = [
+    "period", "group", "members", "min_members", "engaged", "active", "engaged_share",
+    "active_share", "workforce", "adoption", "wau", "mau", "stickiness", "target", "progress",
+    SUPPRESSED,
+]
+
+
+def ensure_fresh(engine: Engine, settings: Settings) -> None:
+    """Run an incremental refresh first when ingests queued changes since the last one."""
+    if not is_stale(engine, settings):
+        return
+    try:
+        refresh(engine, settings)
+    except LockHeld:
+        pass  # another process is refreshing right now; read what is there
+
+
+def dimensions(engine: Engine, settings: Settings) -> list[str]:
+    """Breakdowns available: 'all' and every HR attribute (crosses `a@region` excluded)."""
+    ensure_fresh(engine, settings)
+    state = read_state(engine)
+    if state is None or not state.dimensions:
+        return ["all"]
+    return [d for d in state.dimensions.split(",") if CROSS not in d]
+
+
+def data_span(engine: Engine, settings: Settings) -> tuple[dt.date, dt.date] | None:
+    """First and last local day with materialised data, or None when there is none."""
+    ensure_fresh(engine, settings)
+    state = read_state(engine)
+    if state is None or state.first_day is None or state.last_day is None:
+        return None
+    return state.first_day, state.last_day
+
+
+def read_engagement(
+    engine: Engine,
+    settings: Settings,
+    by: str = "all",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    grain: str = "day",
+    filters: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Engagement per day (or week/month) and group of `by`, suppressed.
+
+    Day rows: day, group, members, engaged, active, engaged_share, active_share, workforce,
+    adoption, wau, mau, engaged_7d_avg, stickiness, target, progress, suppressed. Period rows
+    replace `day` with `period` (its first day) and average the daily counts (see
+    metrics.trends.to_periods). `filters={'region': 'Canada'}` keeps people in that region.
+    """
+    daily, lo, hi = _daily(engine, settings, by, start, end, filters)
+    return _shape(daily, grain, settings, lo, hi)
+
+
+def read_trends(
+    engine: Engine,
+    settings: Settings,
+    by: str = "all",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    grain: str = "day",
+    filters: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """read_engagement plus the engaged share a period earlier and a year earlier, and changes."""
+    span = data_span(engine, settings)
+    lo, hi = _range(span, start, end)
+    back = lo - dt.timedelta(days=HISTORY_DAYS)
+    if span is not None:
+        back = max(back, span[0])
+    daily, _, _ = _daily(engine, settings, by, back, hi, filters)
+    frame = _shape(daily, grain, settings, back, hi)
+    key = "day" if grain == "day" else "period"
+    frame = add_changes(frame.rename(columns={key: "period"}), grain).rename(
+        columns={"period": key}
+    )
+    keep = pd.to_datetime(frame[key]) >= pd.Timestamp(lo if grain == "day" else _floor(lo, grain))
+    return frame[keep].reset_index(drop=True)
+
+
+def read_freshness(engine: Engine) -> dict[str, object]:
+    """When metrics were last refreshed, the last day with data, and whether changes wait."""
+    from store.models import RefreshQueue
+
+    state = read_state(engine)
+    with engine.connect() as conn:
+        last_fact = conn.scalar(select(cast(func.max(DailyActivity.day), String)))
+        queued = conn.scalar(select(func.count()).select_from(RefreshQueue)) or 0
+    return {
+        "refreshed_at": state.refreshed_at if state else None,
+        "first_day": state.first_day if state else None,
+        "last_day": state.last_day if state else None,
+        "last_activity_day": dt.date.fromisoformat(last_fact[:10]) if last_fact else None,
+        "pending_changes": int(queued),
+        "timezone": state.timezone if state else None,
+    }
+
+
+def _range(
+    span: tuple[dt.date, dt.date] | None, start: dt.date | None, end: dt.date | None
+) -> tuple[dt.date, dt.date]:
+    if start and end and end < start:
+        raise MetricError(f"end {end} is before start {start}")
+    lo = start or (span[0] if span else dt.date.today())
+    hi = end or (span[1] if span else dt.date.today())
+    if hi < lo:
+        raise MetricError(f"end {hi} is before start {lo}")
+    return lo, hi
+
+
+def _daily(
+    engine: Engine,
+    settings: Settings,
+    by: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    filters: Mapping[str, str] | None,
+) -> tuple[pd.DataFrame, dt.date, dt.date]:
+    """Stored daily rows of `by` in [start, end] (unsuppressed), with derived shares."""
+    known = dimensions(engine, settings)
+    if by not in known:
+        raise MetricError(f"unknown attribute {by!r}; known: {', '.join(known)}")
+    lo, hi = _range(data_span(engine, settings), start, end)
+    dimension, sub = by, ""
+    if filters:
+        if len(filters) > 1:
+            raise MetricError("filter by one attribute at a time")
+        (attribute, value), = filters.items()
+        if attribute not in known:
+            raise MetricError(f"unknown filter attribute {attribute!r}; known: {', '.join(known)}")
+        dimension, sub = f"{by}{CROSS}{attribute}", value
+    query = select(
+        cast(AggEngagement.day, String), AggEngagement.grp,
+        *[getattr(AggEngagement, c) for c in STORED],
+    ).where(
+        AggEngagement.dimension == dimension,
+        AggEngagement.sub == sub,
+        AggEngagement.day >= lo,
+        AggEngagement.day <= hi,
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+        if filters and not rows:
+            present = conn.scalar(
+                select(func.count()).select_from(AggEngagement).where(
+                    AggEngagement.dimension == dimension
+                )
+            )
+            if not present:
+                raise MetricError(f"breakdown {by!r} cannot be filtered by {attribute!r}")
+    frame = pd.DataFrame(rows, columns=["day", "group", *STORED])
+    frame["day"] = pd.to_datetime(frame["day"].str[:10], format="%Y-%m-%d")
+    for column in STORED:
+        frame[column] = frame[column].astype(np.int64)
+    frame = frame.sort_values(["day", "group"], kind="mergesort").reset_index(drop=True)
+    return derive(frame, settings.metrics.target_engaged_share), lo, hi
+
+
+def _shape(
+    daily: pd.DataFrame, grain: str, settings: Settings, lo: dt.date, hi: dt.date
+) -> pd.DataFrame:
+    if grain not in GRAINS:
+        raise MetricError(f"unknown grain {grain!r}; known: {', '.join(GRAINS)}")
+    k = settings.privacy.min_group_size
+    if grain == "day":
+        out = suppress(daily, k, partition=("day",), values=BEHAVIOUR)
+        out["day"] = out["day"].dt.date
+        return out[DAILY_COLUMNS].reset_index(drop=True)
+    periods = to_periods(daily, grain, lo, hi)
+    periods["target"] = settings.metrics.target_engaged_share
+    periods["progress"] = periods["engaged_share"] / periods["target"]
+    out = suppress(periods, k, partition=("period",), size="min_members", values=BEHAVIOUR)
+    out["period"] = out["period"].dt.date
+    return out[PERIOD_COLUMNS].reset_index(drop=True)
+
+
+def _floor(day: dt.date, grain: str) -> dt.date:
+    if grain == "week":
+        return day - dt.timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def read_metric(
+    engine: Engine,
+    settings: Settings,
+    name: str,
+    by: str = "all",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    grain: str | None = None,
+) -> pd.DataFrame:
+    """Any catalogued period metric (funnel, listening, …) computed from facts, suppressed.
+
+    The metric's module provides COMPUTE[name](facts, by, start, end, grain) and PRIVACY[name]
+    ({partition, size, values} or {cells: True, size, values}).
+    """
+    from metrics import catalog
+    from metrics.facts import load_facts
+    from metrics.privacy import suppress_cells
+
+    metric = catalog.get(name)
+    compute, privacy = _implementation(name)
+    grain = grain or metric.grains[0]
+    known = dimensions(engine, settings)
+    if by not in known:
+        raise MetricError(f"unknown attribute {by!r}; known: {', '.join(known)}")
+    span = data_span(engine, settings)
+    lo, hi = _range(span, start, end)
+    if span is None or hi < span[0] or lo > span[1]:
+        return pd.DataFrame()
+    facts = load_facts(engine, settings, with_messages=True)
+    frame = compute(facts, by, lo, hi, grain)
+    k = settings.privacy.min_group_size
+    if privacy.get("cells"):
+        return suppress_cells(frame, k, size=privacy["size"], values=privacy.get("values", ()))
+    return suppress(
+        frame,
+        k,
+        partition=tuple(privacy.get("partition", ("period",))),
+        group=privacy.get("group", "group"),
+        size=privacy["size"],
+        values=privacy.get("values", ()),
+    )
+
+
+def _implementation(name: str) -> tuple[object, dict]:  # type: ignore[type-arg]
+    import importlib
+
+    from metrics.catalog import METRIC_MODULES
+
+    for module_name in METRIC_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        compute = getattr(module, "COMPUTE", {}).get(name)
+        if compute is not None:
+            return compute, getattr(module, "PRIVACY", {}).get(name, {"size": "members"})
+    raise MetricError(f"metric {name!r} cannot be printed here (no computation registered)")

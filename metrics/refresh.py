@@ -1,0 +1,259 @@
+"""Materialise what pages read: daily engagement per dimension, incrementally from the queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, String, cast, delete, func, select
+
+from ingest.activity import rebuild_message_activity
+from metrics.attribution import ALL, CROSS
+from metrics.calendar import day_number, from_day_number, parse_days
+from metrics.facts import Facts, data_range, load_facts
+from metrics.trends import LOOKBACK, STORED, compute_daily
+from settings import Settings
+from store.aggregates import AggEngagement, AggFirstActivity, RefreshState
+from store.engine import write_transaction
+from store.locks import hold_lock
+from store.models import DailyActivity, RefreshQueue, RosterSnapshot
+from store.upsert import upsert
+
+FILTER_ATTRIBUTE = "region"  # pages filter any breakdown by region: materialise `x@region`
+INSERT_CHUNK = 5000
+STATE_ID = 1
+
+
+@dataclass
+class Plan:
+    """What one refresh recomputes: every day, or the local days [first, last]."""
+
+    full: bool
+    first: dt.date | None = None
+    last: dt.date | None = None
+    queue_id: int | None = None
+    reason: str = ""
+
+
+def refresh(engine: Engine, settings: Settings, full: bool = False) -> str:
+    """Bring the materialised tables up to date; returns a one-line summary."""
+    with hold_lock(engine, "refresh", settings.scheduler.lock_ttl_s):
+        started = time.perf_counter()
+        plan = make_plan(engine, settings, full)
+        if plan is None:
+            return "metrics up to date: nothing queued since the last refresh"
+        days = _run(engine, settings, plan)
+        took = time.perf_counter() - started
+        what = "full refresh" if plan.full else "incremental refresh"
+        return f"{what} ({plan.reason}): {days:,} days recomputed in {took:.1f}s"
+
+
+def is_stale(engine: Engine, settings: Settings) -> bool:
+    """True when a refresh would change something (queue non-empty, zone or roster changed)."""
+    with engine.connect() as conn:
+        state = _state(conn)
+        if state is None:
+            return True
+        queued = conn.scalar(select(func.count()).select_from(RefreshQueue))
+        return bool(queued) or state.timezone != settings.timezone or state.roster != _roster(conn)
+
+
+def make_plan(engine: Engine, settings: Settings, full: bool) -> Plan | None:
+    """Decide between a full rebuild, an incremental one, or nothing."""
+    with engine.connect() as conn:
+        state = _state(conn)
+        queue = conn.execute(
+            select(RefreshQueue.id, RefreshQueue.day_from, RefreshQueue.day_to)
+        ).all()
+        queue_id = max((row[0] for row in queue), default=None)
+        if full:
+            return Plan(True, queue_id=queue_id, reason="requested")
+        if state is None:
+            return Plan(True, queue_id=queue_id, reason="first refresh")
+        if state.timezone != settings.timezone:
+            return Plan(True, queue_id=queue_id, reason="time zone changed")
+        if state.roster != _roster(conn):
+            return Plan(True, queue_id=queue_id, reason="HR roster changed")
+        if not queue:
+            return None
+        first = min(row[1] for row in queue)
+        open_ended = any(row[2] is None for row in queue)
+        last = None if open_ended else max(row[2] for row in queue) + dt.timedelta(days=LOOKBACK)
+        return Plan(False, first, last, queue_id, reason=f"{len(queue)} queued change(s)")
+
+
+def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
+    if plan.full and plan.reason in ("requested", "time zone changed"):
+        with write_transaction(engine) as conn:  # message days follow the configured zone
+            rebuild_message_activity(conn, settings.zone)
+    with engine.connect() as conn:
+        span = data_range(conn, settings.zone)
+        state = _state(conn)
+    if span is None:
+        with write_transaction(engine) as conn:
+            conn.execute(delete(AggEngagement))
+            conn.execute(delete(AggFirstActivity))
+            _save_state(conn, settings, [], None, plan)
+        return 0
+    first, last = span
+    incremental = not plan.full and state is not None and state.first_day is not None
+    if incremental:
+        assert state is not None and state.first_day is not None and state.last_day is not None
+        lo = plan.first or last
+        hi = plan.last or last
+        if first < state.first_day:
+            lo = min(lo, first)
+        if last > state.last_day:
+            lo, hi = min(lo, state.last_day + dt.timedelta(days=1)), last
+        lo, hi = max(lo, first), min(hi, last)
+        if lo > hi:
+            lo = hi = last
+        known = _known_first_activity(engine, lo - dt.timedelta(days=LOOKBACK), hi)
+    else:
+        lo, hi, known = first, last, None
+    facts = load_facts(engine, settings, lo - dt.timedelta(days=LOOKBACK), hi, first_activity=known)
+    dimensions = materialised_dimensions(facts.attributes())
+    if incremental and state is not None and state.dimensions != ",".join(dimensions):
+        return _run(engine, settings, Plan(True, queue_id=plan.queue_id, reason="new attribute"))
+    frames = {dim: compute_daily(facts, dim, lo, hi) for dim in dimensions}
+    with write_transaction(engine) as conn:
+        if incremental:
+            conn.execute(delete(AggEngagement).where(
+                ((AggEngagement.day >= lo) & (AggEngagement.day <= hi))
+                | (AggEngagement.day < first) | (AggEngagement.day > last)
+            ))
+        else:
+            conn.execute(delete(AggEngagement))
+        for dim, frame in frames.items():
+            _insert(conn, dim, frame)
+        _save_first_activity(conn, facts)
+        _save_state(conn, settings, dimensions, (first, last), plan)
+    return (hi - lo).days + 1
+
+
+def materialised_dimensions(attributes: list[str]) -> list[str]:
+    """Every attribute, plus each one crossed with region for the pages' region filter."""
+    dims = list(attributes)
+    if FILTER_ATTRIBUTE in attributes:
+        dims += [f"{a}{CROSS}{FILTER_ATTRIBUTE}" for a in attributes
+                 if a not in (ALL, FILTER_ATTRIBUTE)]
+    return dims
+
+
+def _insert(conn: Connection, dimension: str, frame: pd.DataFrame) -> None:
+    if frame.empty:
+        return
+    out = pd.DataFrame(
+        {
+            "dimension": dimension,
+            "day": pd.to_datetime(frame["day"]).dt.date,
+            "grp": frame["group"].astype(str),
+            "sub": frame["sub"].astype(str) if "sub" in frame.columns else "",
+        }
+    )
+    for column in STORED:
+        out[column] = frame[column].astype(np.int64)
+    records = out.to_dict("records")
+    for row in records:
+        for column in STORED:
+            row[column] = int(row[column])
+    for start in range(0, len(records), INSERT_CHUNK):
+        conn.execute(AggEngagement.__table__.insert(), records[start:start + INSERT_CHUNK])
+
+
+def _state(conn: Connection) -> Any:
+    """The watermark row (attribute access by column name), or None."""
+    return conn.execute(
+        select(RefreshState.__table__).where(RefreshState.id == STATE_ID)
+    ).first()
+
+
+def read_state(engine: Engine) -> Any:
+    """The refresh watermark, or None before the first refresh."""
+    with engine.connect() as conn:
+        return _state(conn)
+
+
+def _roster(conn: Connection) -> str:
+    """A fingerprint of the roster snapshots: any new, replaced or removed one changes it."""
+    count, last, ingested = conn.execute(
+        select(
+            func.count(),
+            cast(func.max(RosterSnapshot.as_of), String),
+            cast(func.max(RosterSnapshot.ingested_at), String),
+        )
+    ).one()
+    total = conn.scalar(select(func.coalesce(func.sum(RosterSnapshot.people), 0)))
+    return f"{count}:{last}:{ingested}:{total}"
+
+
+def _save_state(
+    conn: Connection,
+    settings: Settings,
+    dimensions: list[str],
+    span: tuple[dt.date, dt.date] | None,
+    plan: Plan,
+) -> None:
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    previous = _state(conn)
+    upsert(
+        conn,
+        RefreshState.__table__,
+        [{
+            "id": STATE_ID,
+            "refreshed_at": now,
+            "full_at": now if plan.full else (previous.full_at if previous else None),
+            "timezone": settings.timezone,
+            "roster": _roster(conn),
+            "dimensions": ",".join(dimensions),
+            "first_day": span[0] if span else None,
+            "last_day": span[1] if span else None,
+        }],
+    )
+    if plan.queue_id is not None:
+        conn.execute(delete(RefreshQueue).where(RefreshQueue.id <= plan.queue_id))
+
+
+def _known_first_activity(engine: Engine, lo: dt.date, hi: dt.date) -> pd.DataFrame:
+    """First activity days of people, valid for activity outside [lo, hi] (person_key, first).
+
+    Only days inside [lo, hi] changed since the cache was written, so a cached day before lo
+    still holds; so does one after hi (nothing came before it outside the span). A cached day
+    inside the span is replaced by the reloaded facts, or by later activity if none is left.
+    """
+    start, end = day_number(lo), day_number(hi)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(AggFirstActivity.person_key, cast(AggFirstActivity.first_day, String))
+        ).all()
+        cache = pd.DataFrame(rows, columns=["person_key", "first"])
+        cache["first"] = parse_days(cache["first"])
+        inside = cache[(cache["first"] >= start) & (cache["first"] <= end)]["person_key"].tolist()
+        later = []
+        for chunk in range(0, len(inside), 500):
+            later += conn.execute(
+                select(DailyActivity.person_key, cast(func.min(DailyActivity.day), String))
+                .where(DailyActivity.person_key.in_(inside[chunk:chunk + 500]),
+                       DailyActivity.day > hi)
+                .group_by(DailyActivity.person_key)
+            ).all()
+    outside = cache[(cache["first"] < start) | (cache["first"] > end)]
+    after = pd.DataFrame(later, columns=["person_key", "first"])
+    after["first"] = parse_days(after["first"])
+    return pd.concat([outside, after], ignore_index=True)
+
+
+def _save_first_activity(conn: Connection, facts: Facts) -> None:
+    """Replace the cache with the facts' all-time first activity days."""
+    firsts = facts.first_activity
+    rows = [
+        {"person_key": facts.person_keys[pid], "first_day": from_day_number(day)}
+        for pid, day in zip(firsts["pid"].tolist(), firsts["first"].tolist(), strict=True)
+    ]
+    conn.execute(delete(AggFirstActivity))
+    for start in range(0, len(rows), INSERT_CHUNK):
+        conn.execute(AggFirstActivity.__table__.insert(), rows[start:start + INSERT_CHUNK])
