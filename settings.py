@@ -173,6 +173,9 @@ class DemoSettings(Section):
     days: int = Field(365, ge=7, description="Days of demo activity from launch.")
     seed: int = Field(42, description="Random seed; the same seed gives the same organisation.")
     out: str = Field("data/demo", description="Where the demo export files are written.")
+    end: str | None = Field(
+        None, description="Last demo day (YYYY-MM-DD); None means yesterday (UTC)."
+    )
 
 
 class Settings(Section):
