@@ -144,7 +144,7 @@ def run_refresh(settings: Settings, engine: Engine) -> None:
         return
     try:
         summary = module.refresh(engine, settings)
-    except LockHeld as exc:  # another process is refreshing; it will see our queued days
+    except LockHeld as exc:  # another process is refreshing; our days stay queued meanwhile
         log.info("refresh: skipped: %s", exc)
         return
     except Exception as exc:  # noqa: BLE001 - logged; the next ingest retries it

@@ -5,7 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, column, delete, func, inspect, or_, select, table
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    column,
+    delete,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    table,
+)
 from sqlalchemy import update as sql_update
 
 from settings import Settings
@@ -48,7 +60,7 @@ def forget(engine: Engine, identity: Identity, email: str) -> int:
         _record_erasure(conn, key, now, removed)
         if (removed or nulled) and earliest is not None:
             conn.execute(
-                RefreshQueue.__table__.insert().values(
+                insert(RefreshQueue).values(
                     source=REFRESH_SOURCE, day_from=earliest, day_to=None, queued_at=now
                 )
             )
@@ -133,7 +145,7 @@ def _record_erasure(conn: Connection, key: str, now: dt.datetime, removed: int) 
     before = conn.scalar(select(Erasure.rows_removed).where(Erasure.person_key == key))
     if before is None:
         conn.execute(
-            Erasure.__table__.insert().values(person_key=key, erased_at=now, rows_removed=removed)
+            insert(Erasure).values(person_key=key, erased_at=now, rows_removed=removed)
         )
     else:
         conn.execute(

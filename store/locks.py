@@ -8,9 +8,8 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, delete, select
+from sqlalchemy import Connection, Engine, Row, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from errors import UptakeError
@@ -40,7 +39,7 @@ def _holder_dead(holder: str) -> bool:
     return False
 
 
-def _held_by_other(row: Row[Any] | None, me: str, now: dt.datetime) -> bool:
+def _held_by_other(row: Row[str, dt.datetime] | None, me: str, now: dt.datetime) -> bool:
     return (
         row is not None
         and row.holder != me
@@ -64,7 +63,7 @@ def acquire(engine: Engine, name: str, ttl_s: int) -> bool:
                 return False
             conn.execute(delete(Lock).where(Lock.name == name))
             conn.execute(
-                Lock.__table__.insert().values(
+                insert(Lock).values(
                     name=name,
                     holder=me,
                     acquired_at=now,
@@ -76,7 +75,7 @@ def acquire(engine: Engine, name: str, ttl_s: int) -> bool:
     return True
 
 
-def _lock_row(conn: Connection, name: str) -> Row[Any] | None:
+def _lock_row(conn: Connection, name: str) -> Row[str, dt.datetime] | None:
     return conn.execute(
         select(Lock.holder, Lock.expires_at).where(Lock.name == name)
     ).one_or_none()
