@@ -1,0 +1,122 @@
+"""Daily engagement against a hand-computed organisation, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from app import build_parser
+from errors import MetricError
+from metrics.cli import run_metric_command
+from metrics.read import read_engagement
+from tests import engagement_org as org
+from tests.conftest import BACKENDS
+
+
+def cli(engine, settings, *argv: str) -> str:
+    out = io.StringIO()
+    args = build_parser().parse_args(["metrics", *argv])
+    assert run_metric_command(engine, settings, args, out) == 0
+    return out.getvalue()
+
+
+@pytest.fixture
+def london(engine, settings, tmp_path):
+    settings.timezone = org.ZONE
+    org.build(engine, settings, tmp_path / "org")
+    return engine, settings
+
+
+@BACKENDS
+def test_department_breakdown_matches_the_hand_computed_table(london):
+    engine, settings = london
+    text = cli(engine, settings, "engagement", "--by", "department", "--start", "2025-03-28",
+               "--end", "2025-03-31", "--format", "csv")
+    assert text == org.EXPECTED_DEPARTMENT_CSV
+
+
+@BACKENDS
+def test_all_breakdown_matches_the_hand_computed_table(london):
+    engine, settings = london
+    text = cli(engine, settings, "engagement", "--by", "all", "--start", "2025-03-28",
+               "--end", "2025-03-31", "--format", "csv")
+    assert text == org.EXPECTED_ALL_CSV
+
+
+@BACKENDS
+def test_a_small_group_and_its_complement_are_withheld(london):
+    engine, settings = london
+    settings.privacy.min_group_size = 6  # Sales has 5 members from the 30th
+    text = cli(engine, settings, "engagement", "--by", "department", "--start", "2025-03-29",
+               "--end", "2025-03-31", "--format", "csv")
+    assert text == (
+        "day,group,members,engaged,active,engaged_share,suppressed\n"
+        "2025-03-29,Ops,7,1,1,0.1429,false\n"
+        "2025-03-29,Sales,6,2,2,0.3333,false\n"
+        "2025-03-30,Ops,10,,,,true\n"  # the smallest other group, so Sales can't be derived
+        "2025-03-30,Sales,5,,,,true\n"
+        "2025-03-31,Ops,9,,,,true\n"
+        "2025-03-31,Sales,5,,,,true\n"
+    )
+    rows = __import__("json").loads(cli(engine, settings, "engagement", "--by", "department",
+                                        "--start", "2025-03-30", "--end", "2025-03-30",
+                                        "--format", "json"))
+    assert rows == [
+        {"day": "2025-03-30", "group": "Ops", "members": 10, "engaged": None, "active": None,
+         "engaged_share": None, "suppressed": True},
+        {"day": "2025-03-30", "group": "Sales", "members": 5, "engaged": None, "active": None,
+         "engaged_share": None, "suppressed": True},
+    ]
+
+
+@BACKENDS
+def test_facts_take_the_larger_count_per_kind_across_sources(london):
+    from metrics.facts import load_facts
+    from store.identity import Identity
+
+    engine, settings = london
+    facts = load_facts(engine, settings)
+    key = Identity(settings.hash_key()).person_key(org.email("s1"))
+    pid = int(list(facts.person_keys).index(key))
+    rows = facts.activity[facts.activity["pid"] == pid]
+    got = {str(d.date()): (p, r, x, n) for d, p, r, x, n in rows[
+        ["day", "posts", "replies", "reactions", "reads"]].itertuples(index=False)}
+    assert got == {"2025-03-28": (1, 0, 0, 2), "2025-03-30": (1, 0, 0, 5)}
+
+
+@BACKENDS
+def test_workforce_adoption_and_region_filter(london):
+    engine, settings = london
+    frame = read_engagement(engine, settings, "department", org_day(28), org_day(30))
+    got = {(str(r.day), r.group): (r.workforce, round(r.adoption, 4))
+           for r in frame.itertuples()}
+    assert got == {
+        ("2025-03-28", "Ops"): (9, round(6 / 9, 4)),
+        ("2025-03-28", "Sales"): (8, round(7 / 8, 4)),  # p1 is employed but pending
+        ("2025-03-29", "Ops"): (9, round(7 / 9, 4)),
+        ("2025-03-29", "Sales"): (8, round(6 / 8, 4)),
+        ("2025-03-30", "Ops"): (10, 1.0),
+        ("2025-03-30", "Sales"): (7, round(5 / 7, 4)),
+    }
+    emea = read_engagement(engine, settings, "department", org_day(28), org_day(30),
+                           filters={"region": "EMEA"})
+    assert emea.equals(frame)
+    assert read_engagement(engine, settings, "department", org_day(28), org_day(30),
+                           filters={"region": "APAC"}).empty
+
+
+@BACKENDS
+def test_bad_requests_raise_one_line_errors(london):
+    engine, settings = london
+    with pytest.raises(MetricError, match="unknown attribute 'team'"):
+        read_engagement(engine, settings, "team")
+    with pytest.raises(MetricError, match="before start"):
+        read_engagement(engine, settings, "all", org_day(31), org_day(28))
+    assert read_engagement(engine, settings, "all", org_day(40), org_day(45)).empty
+
+
+def org_day(n: int):
+    import datetime as dt
+
+    return dt.date(2025, 3, 1) + dt.timedelta(days=n - 1)
