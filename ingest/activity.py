@@ -50,10 +50,15 @@ def rebuild_message_activity(
         clear = clear.where(DailyActivity.day.in_(wanted)) if len(wanted) < 500 else clear.where(
             DailyActivity.day.between(wanted[0], wanted[-1])
         )
+    if not frame.empty:
+        frame["day"] = local_days(pd.to_datetime(frame["created_at"]), zone)
+    if wanted is None:  # days before the oldest kept message were purged (retention): keep them
+        if frame.empty:
+            return 0
+        clear = clear.where(DailyActivity.day >= frame["day"].min())
     conn.execute(clear)
     if frame.empty:
         return 0
-    frame["day"] = local_days(pd.to_datetime(frame["created_at"]), zone)
     if wanted is not None:
         frame = frame[frame["day"].isin(set(wanted) if len(wanted) < 500 else _span(wanted))]
     frame["starter"] = frame["starter"].astype(bool)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterable
 
 from sqlalchemy import String, inspect, select, text
 
+import app
+from ingest.activity import rebuild_message_activity
 from ingest.registry import make_source
 from ingest.runner import Window, Writer, run_source
 from store.engine import write_transaction
@@ -321,3 +324,50 @@ def test_purge_keeps_whole_local_days_within_retention(engine, settings):
     assert _count(engine, DailyActivity) == 1  # derived facts stay
     settings.privacy.retention_days = None
     assert purge_old_messages(engine, settings, now=now) == 0
+
+
+@BACKENDS
+def test_full_rebuild_after_purge_keeps_purged_days_facts(engine, settings):
+    settings.privacy.retention_days = 28
+    identity = _identity(settings)
+    person = identity.person_key(BOB)
+    now = dt.datetime(2026, 3, 1, 12)
+    with write_transaction(engine) as conn:
+        upsert(conn, Person.__table__, [{"person_key": person, "created_at": now}])
+        upsert(
+            conn,
+            Message.__table__,
+            [
+                _message("a", "a", "1002", person, dt.datetime(2026, 1, 10, 9)),
+                _message("b", "a", "1002", person, dt.datetime(2026, 1, 10, 10)),
+                _message("c", "c", "1002", person, dt.datetime(2026, 2, 20, 9)),
+            ],
+        )
+        rebuild_message_activity(conn, settings.zone)
+    assert purge_old_messages(engine, settings, now=now) == 2
+
+    with write_transaction(engine) as conn:
+        rebuild_message_activity(conn, settings.zone)  # what `refresh --full` does
+
+    with engine.connect() as conn:
+        facts = conn.execute(
+            select(DailyActivity.day, DailyActivity.posts, DailyActivity.replies)
+            .order_by(DailyActivity.day)
+        ).all()
+    assert facts == [(dt.date(2026, 1, 10), 1, 1), (dt.date(2026, 2, 20), 1, 0)]
+
+
+@BACKENDS
+def test_cli_forget_prints_no_email(engine, settings, tmp_path, monkeypatch, capsys):
+    for name in [n for n in os.environ if n.startswith("UPTAKE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("UPTAKE_HASH_KEY", "test-hash-key")
+    identity = _identity(settings)
+    _seed(engine, settings, identity)
+    code = app.main(["--config", str(tmp_path / "config.yaml"), "forget", ALICE])
+    out = capsys.readouterr()
+    assert code == 0 and out.err == ""
+    assert out.out == (
+        "erased one person: 8 rows removed; the erasure is recorded (without the email)\n"
+    )
+    assert _count(engine, Person, Person.person_key == identity.person_key(ALICE)) == 0
