@@ -91,8 +91,8 @@ class GraphActivitySource:
         with tempfile.TemporaryDirectory(prefix="uptake-graph-") as tmp:
             report = self._fetch_report(day, Path(tmp) / f"yammer-activity-{day}.csv")
             load_report(report, day, writer, f"getYammerActivityUserDetail(date={day})", self._keys)
-        self._cursor = day
-        return day.isoformat()
+        self._cursor = max(day, self._cursor) if self._cursor else day
+        return self._cursor.isoformat()
 
     def _file_days(self) -> list[tuple[dt.date, Path | None]]:
         assert self.path is not None
@@ -110,6 +110,13 @@ class GraphActivitySource:
     def _api_days(self) -> list[tuple[dt.date, Path | None]]:
         today = self.today or dt.datetime.now(dt.UTC).date()
         first = today - dt.timedelta(days=self.settings.sources.graph_yammer_activity.lookback_days)
+        if self.day is not None:  # one day on request (e.g. to re-fetch it)
+            if not first <= self.day < today:
+                raise BadInputError(
+                    f"graph-yammer-activity: --date {self.day} is outside the days the report "
+                    f"API keeps ({first}..{today - dt.timedelta(days=1)})"
+                )
+            return [(self.day, None)]
         start = self._cursor + dt.timedelta(days=1) if self._cursor else first
         if start < first:
             lost = (first - start).days

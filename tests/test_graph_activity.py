@@ -331,6 +331,20 @@ def test_api_warns_about_days_already_lost(engine, settings, api):
     assert all(r.warnings == [] for r in results[1:])
 
 
+@BACKENDS
+@responses.activate
+def test_api_one_requested_day_keeps_the_cursor(engine, settings, api):
+    _set_cursor(engine, dt.date(2026, 3, 9))
+    _report_for(dt.date(2026, 3, 2), 6)
+    [result] = run_source(engine, settings, GraphActivitySource(settings, day="2026-03-02",
+                                                                today=TODAY))
+    assert result.target == "date=2026-03-02"
+    assert facts(engine) == {(ALICE, dt.date(2026, 3, 2)): (6, 0, 0, 1)}
+    assert read_cursor(engine, "graph-yammer-activity") == "2026-03-09"
+    with pytest.raises(IngestError, match=r"--date 2026-01-02 is outside .* \(2026-02-11\.\."):
+        run_source(engine, settings, GraphActivitySource(settings, day="2026-01-02", today=TODAY))
+
+
 def test_api_without_cursor_starts_at_the_lookback(settings):
     windows = list(GraphActivitySource(settings, today=TODAY).windows(None))
     assert (windows[0].start, windows[-1].start, len(windows)) == ("2026-02-11", "2026-03-09", 27)
