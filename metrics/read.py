@@ -140,6 +140,8 @@ def _range(
     hi = end or (span[1] if span else dt.date.today())
     if hi < lo:
         raise MetricError(f"end {hi} is before start {lo}")
+    if span and span[0] <= hi and lo <= span[1]:  # only days with data: periods average those
+        lo, hi = max(lo, span[0]), min(hi, span[1])
     return lo, hi
 
 

@@ -88,7 +88,7 @@ def period_start(days: pd.Series, grain: str) -> pd.Series:
     if grain == "day":
         return days
     if grain == "week":
-        return days - pd.to_timedelta(days.dt.weekday, unit="D")
+        return days - pd.to_timedelta(days.dt.day_of_week, unit="D")
     if grain == "month":
         return days.dt.to_period("M").dt.to_timestamp()
     raise MetricError(f"unknown grain {grain!r}; known: {', '.join(GRAINS)}")
