@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from errors import MetricError
 from metrics.catalog import Metric, declare
 from metrics.periods import (
     UNKNOWN,
@@ -15,6 +16,7 @@ from metrics.periods import (
     bounds,
     check_by,
     check_grain,
+    empty,
     finish,
     groups_of,
     period_of,
@@ -67,6 +69,8 @@ REPLY_MATRIX = declare(
     )
 )
 
+CROSS_COLUMNS = ["period", "group", "people", "replies", "known", "cross", "cross_share"]
+MATRIX_COLUMNS = ["period", "group", "target", "people", "replies"]
 _CROSS_PRIVACY = {
     "partition": ("period",),
     "size": "people",
@@ -100,8 +104,12 @@ def _compute_cross(
     facts: Any, attribute: str, by: str, start: dt.date | None, end: dt.date | None, grain: str
 ) -> pd.DataFrame:
     check_grain(grain)
-    check_by(by)
+    check_by(facts, by)
+    if attribute not in facts.attributes():
+        raise MetricError(f"replies across {attribute}s need the HR roster attribute {attribute!r}")
     lo, hi = bounds(facts, start, end)
+    if lo > hi:
+        return empty(CROSS_COLUMNS)
     pairs = reply_pairs(facts, lo, hi)
     days = pairs["day"].to_numpy()
     mine = groups_of(facts, attribute, pairs["pid"].to_numpy(), days)
@@ -121,7 +129,7 @@ def _compute_cross(
         cross=("cross", "sum"),
     ).reset_index()
     out["cross_share"] = out["cross"] / out["known"].replace(0, np.nan)
-    return finish(out, ["period", "group"])
+    return finish(out[CROSS_COLUMNS], ["period", "group"])
 
 
 def compute_cross_department_replies(
@@ -146,8 +154,10 @@ def compute_reply_matrix(
 ) -> pd.DataFrame:
     """Replies from each group (`group`) to each group (`target`) of `by`, and distinct repliers."""
     check_grain(grain)
-    check_by(by)
+    check_by(facts, by)
     lo, hi = bounds(facts, start, end)
+    if lo > hi:
+        return empty(MATRIX_COLUMNS)
     pairs = reply_pairs(facts, lo, hi)
     days = pairs["day"].to_numpy()
     frame = pd.DataFrame(
@@ -161,7 +171,7 @@ def compute_reply_matrix(
     out = frame.groupby(["period", "group", "target"]).agg(
         people=("pid", "nunique"), replies=("pid", "size")
     ).reset_index()
-    return finish(out, ["period", "group", "target"])
+    return finish(out[MATRIX_COLUMNS], ["period", "group", "target"])
 
 
 COMPUTE = {

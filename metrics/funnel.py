@@ -16,6 +16,7 @@ from metrics.periods import (
     check_by,
     check_grain,
     count_by,
+    empty,
     finish,
     groups_of,
     last_days,
@@ -98,6 +99,12 @@ PRIVACY = {
 }
 
 _STATES = ("new", "returning", "resurrected", "dormant")
+FUNNEL_COLUMNS = [
+    "period", "group", "workforce", "members", "engaged", "engaged_share",
+    "typical_engaged_share", "adoption",
+]
+RETENTION_COLUMNS = ["period", "offset", "group", "members", "engaged", "retention"]
+LIFECYCLE_COLUMNS = ["period", "group", "members", "engaged", *_STATES]
 
 
 def engaged_periods(facts: Any, lo: dt.date, hi: dt.date, grain: str) -> pd.DataFrame:
@@ -130,8 +137,10 @@ def compute_funnel(
 ) -> pd.DataFrame:
     """Workforce → members → engaged in the period → engaged on a typical day, per group."""
     check_grain(grain)
-    check_by(by)
+    check_by(facts, by)
     lo, hi = bounds(facts, start, end)
+    if lo > hi:
+        return empty(FUNNEL_COLUMNS)
     keys = ["period", "group"]
     workforce = workforce_by_period(facts, by, lo, hi, grain).groupby(keys).size()
     members = members_by_period(facts, by, lo, hi, grain)
@@ -150,11 +159,7 @@ def compute_funnel(
     out = out.merge(typical, on=keys, how="left")
     out["engaged_share"] = out["engaged"] / out["members"].where(out["members"] > 0)
     out["adoption"] = out["members"] / out["workforce"].where(out["workforce"] > 0)
-    columns = [
-        "period", "group", "workforce", "members", "engaged", "engaged_share",
-        "typical_engaged_share", "adoption",
-    ]
-    return finish(out[columns], keys)
+    return finish(out[FUNNEL_COLUMNS], keys)
 
 
 def compute_retention(
@@ -163,8 +168,10 @@ def compute_retention(
 ) -> pd.DataFrame:
     """Cohort size and engaged members per later period, for cohorts joining in [start, end]."""
     check_grain(grain)
-    check_by(by)
+    check_by(facts, by)
     lo, hi = bounds(facts, start, end)
+    if lo > hi:
+        return empty(RETENTION_COLUMNS)
     membership = facts.membership
     pids = np.asarray(membership.pids, dtype=np.int64)
     first = np.ones(len(pids), dtype=bool)
@@ -192,8 +199,7 @@ def compute_retention(
     out["engaged"] = out["engaged"].fillna(0).astype("int64")
     out["retention"] = out["engaged"] / out["members"]
     out["period"] = period_start(out["cohort"].to_numpy(), grain).astype("datetime64[ns]")
-    columns = ["period", "offset", "group", "members", "engaged", "retention"]
-    return finish(out[columns], ["period", "offset", "group"])
+    return finish(out[RETENTION_COLUMNS], ["period", "offset", "group"])
 
 
 def compute_lifecycle(
@@ -202,8 +208,10 @@ def compute_lifecycle(
 ) -> pd.DataFrame:
     """New, returning, resurrected and dormant people per period and group, with members."""
     check_grain(grain)
-    check_by(by)
+    check_by(facts, by)
     lo, hi = bounds(facts, start, end)
+    if lo > hi:
+        return empty(LIFECYCLE_COLUMNS)
     history = engaged_periods(facts, min(facts.start, lo), hi, grain)
     history = history.sort_values(["pid", "index"], kind="mergesort")
     index, pid = history["index"].to_numpy(), history["pid"].to_numpy()
@@ -233,8 +241,7 @@ def compute_lifecycle(
     members = members_by_period(facts, by, lo, hi, grain).groupby(keys).size().rename("members")
     out = pd.concat([members, table], axis=1).fillna(0).astype("int64").reset_index()
     out["engaged"] = out["new"] + out["returning"] + out["resurrected"]
-    columns = ["period", "group", "members", "engaged", *_STATES]
-    return finish(out[columns], keys)
+    return finish(out[LIFECYCLE_COLUMNS], keys)
 
 
 COMPUTE = {

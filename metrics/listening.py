@@ -14,12 +14,17 @@ from metrics.periods import (
     bounds,
     check_by,
     check_grain,
+    empty,
     finish,
     groups_of,
     period_of,
 )
 
 ANSWER_WINDOW = pd.Timedelta(days=7)
+COLUMNS = [
+    "period", "group", "people", "threads", "answered", "replied", "reply_rate",
+    "unanswered_share", "median_hours", "p90_hours",
+]
 
 LISTENING = declare(
     Metric(
@@ -89,8 +94,10 @@ def compute_listening(
 ) -> pd.DataFrame:
     """Reply rate, unanswered share and time-to-first-reply quantiles per period and group."""
     check_grain(grain)
-    check_by(by)
+    check_by(facts, by)
     lo, hi = bounds(facts, start, end)
+    if lo > hi:
+        return empty(COLUMNS)
     threads = thread_starts(facts.messages)
     days = threads["day"].to_numpy()
     threads = threads.loc[(days >= np.datetime64(lo, "D")) & (days <= np.datetime64(hi, "D"))]
@@ -117,11 +124,7 @@ def compute_listening(
     out["p90_hours"] = grouped["hours"].quantile(0.9).to_numpy()
     out["reply_rate"] = out["answered"] / out["threads"]
     out["unanswered_share"] = 1.0 - out["reply_rate"]
-    columns = [
-        "period", "group", "people", "threads", "answered", "replied", "reply_rate",
-        "unanswered_share", "median_hours", "p90_hours",
-    ]
-    return finish(out[columns], ["period", "group"])
+    return finish(out[COLUMNS], ["period", "group"])
 
 
 COMPUTE = {"listening": compute_listening}

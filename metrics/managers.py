@@ -14,6 +14,7 @@ from metrics.periods import (
     bounds,
     check_by,
     check_grain,
+    empty,
     finish,
     groups_of,
     last_days,
@@ -22,6 +23,10 @@ from metrics.periods import (
 )
 
 ROLES = ("manager", "other")
+COLUMNS = [
+    "period", "group", "role", "members", "authors", "threads", "replies", "thread_share",
+    "reply_share", "replies_per_thread",
+]
 
 MANAGERS = declare(
     Metric(
@@ -66,8 +71,10 @@ def compute_manager_participation(
 ) -> pd.DataFrame:
     """Threads, replies, shares and replies per thread of managers vs others per period/group."""
     check_grain(grain)
-    check_by(by)
+    check_by(facts, by)
     lo, hi = bounds(facts, start, end)
+    if lo > hi:
+        return empty(COLUMNS)
     messages = facts.messages
     days = as_days(messages["day"])
     keep = (days >= np.datetime64(lo, "D")) & (days <= np.datetime64(hi, "D"))
@@ -103,11 +110,7 @@ def compute_manager_participation(
     out["thread_share"] = out["threads"] / totals["threads"].replace(0, np.nan)
     out["reply_share"] = out["replies"] / totals["replies"].replace(0, np.nan)
     out["replies_per_thread"] = out["replies"] / out["threads"].replace(0, np.nan)
-    columns = [
-        "period", "group", "role", "members", "authors", "threads", "replies", "thread_share",
-        "reply_share", "replies_per_thread",
-    ]
-    return finish(out[columns], keys)
+    return finish(out[COLUMNS], keys)
 
 
 COMPUTE = {"manager_participation": compute_manager_participation}

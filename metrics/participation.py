@@ -15,6 +15,7 @@ from metrics.periods import (
     check_by,
     check_grain,
     count_by,
+    empty,
     finish,
     member_days,
     members_by_period,
@@ -70,6 +71,10 @@ PERSONAS = declare(
 
 _TIERS = ("starters", "repliers", "reactors", "readers", "inactive")
 _PERSONAS = ("observers", "responders", "broadcasters", "catalysts", "engagers")
+PROFILE_COLUMNS = [
+    "period", "group", "members", *_TIERS, *(f"{tier}_share" for tier in _TIERS)
+]
+PERSONA_COLUMNS = ["period", "group", "members", *_PERSONAS]
 PRIVACY = {
     "participation_profile": {
         "partition": ("period",),
@@ -104,8 +109,10 @@ def compute_participation_profile(
 ) -> pd.DataFrame:
     """Members per participation tier (counts and shares) per period and group."""
     check_grain(grain)
-    check_by(by)
+    check_by(facts, by)
     lo, hi = bounds(facts, start, end)
+    if lo > hi:
+        return empty(PROFILE_COLUMNS)
     people = member_periods(facts, by, lo, hi, grain)
     posts, replies = people["posts"].to_numpy(), people["replies"].to_numpy()
     reactions, reads = people["reactions"].to_numpy(), people["reads"].to_numpy()
@@ -117,7 +124,7 @@ def compute_participation_profile(
     table.insert(0, "members", table.sum(axis=1))
     for tier in _TIERS:
         table[f"{tier}_share"] = table[tier] / table["members"]
-    return finish(table.reset_index(), ["period", "group"])
+    return finish(table.reset_index()[PROFILE_COLUMNS], ["period", "group"])
 
 
 def _thread_reach(facts: Any, lo: dt.date, hi: dt.date, grain: str) -> pd.DataFrame:
@@ -157,8 +164,10 @@ def compute_personas(
 ) -> pd.DataFrame:
     """Members fitting each persona per period and group (counts only)."""
     check_grain(grain, ("month",))
-    check_by(by)
+    check_by(facts, by)
     lo, hi = bounds(facts, start, end)
+    if lo > hi:
+        return empty(PERSONA_COLUMNS)
     people = member_periods(facts, by, lo, hi, grain)
     reach = _thread_reach(facts, lo, hi, grain)
     people = people.merge(reach, on=["period", "pid"], how="left")
@@ -177,7 +186,7 @@ def compute_personas(
     grouped = people.groupby(["period", "group"])
     out = grouped[list(_PERSONAS)].sum().astype("int64")
     out.insert(0, "members", grouped.size())
-    return finish(out.reset_index(), ["period", "group"])
+    return finish(out.reset_index()[PERSONA_COLUMNS], ["period", "group"])
 
 
 COMPUTE = {

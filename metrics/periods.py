@@ -24,20 +24,31 @@ def check_grain(grain: str, allowed: tuple[str, ...] = GRAINS) -> str:
     return grain
 
 
-def check_by(by: str) -> str:
-    """The breakdown attribute; crossed breakdowns (`a@b`) are for daily engagement only."""
+def check_by(facts: Any, by: str) -> str:
+    """The breakdown attribute, if the facts know it (crossed `a@b` is for engagement only)."""
     if CROSS in by:
         raise MetricError(f"crossed breakdown {by!r} is only available for daily engagement")
+    known = facts.attributes()
+    if by not in known:
+        raise MetricError(f"unknown attribute {by!r}; known: {', '.join(known)}")
     return by
 
 
 def bounds(facts: Any, start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date]:
-    """The requested date range, defaulting to the facts' range; an end before the start fails."""
-    lo = start or facts.start
-    hi = end or facts.end
-    if hi < lo:
-        raise MetricError(f"end {hi.isoformat()} is before start {lo.isoformat()}")
+    """The requested range clipped to the facts' days (lo > hi: nothing to compute).
+
+    An end before the start is a MetricError.
+    """
+    if start and end and end < start:
+        raise MetricError(f"end {end.isoformat()} is before start {start.isoformat()}")
+    lo = max(start or facts.start, facts.start)
+    hi = min(end or facts.end, facts.end)
     return lo, hi
+
+
+def empty(columns: list[str]) -> pd.DataFrame:
+    """A frame with `columns` and no rows: the honest answer for a range without data."""
+    return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
 
 
 def as_days(values: Any) -> np.ndarray:
