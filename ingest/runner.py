@@ -15,7 +15,7 @@ from ingest.progress import Progress
 from settings import Settings
 from store.engine import write_transaction
 from store.identity import Identity
-from store.locks import hold_lock
+from store.locks import hold_lock, renew
 from store.models import Erasure, IngestRun, IngestState, Person, RefreshQueue
 from store.upsert import upsert
 
@@ -137,13 +137,20 @@ class Writer:
 def run_source(
     engine: Engine, settings: Settings, source: Source, identity: Identity | None = None
 ) -> list[RunResult]:
-    """Run every due window of `source`, each in its own transaction; stop at the first failure."""
+    """Run every due window of `source`, each in its own transaction; stop at the first failure.
+
+    The source's lease (`ingest:<name>`) is held throughout and renewed after each window: a
+    second run of the same source raises LockHeld at once. Runs of different sources proceed
+    together; on SQLite (one writer) their windows take turns.
+    """
     identity = identity or Identity(settings.hash_key(), settings.privacy.pseudonymise)
     results = []
-    with hold_lock(engine, f"ingest:{source.name}", settings.scheduler.lock_ttl_s):
+    lease, ttl_s = f"ingest:{source.name}", settings.scheduler.lock_ttl_s
+    with hold_lock(engine, lease, ttl_s):
         _abandon_stale_runs(engine, source.name)
         for window in _due_windows(engine, source):
             results.append(run_window(engine, settings, source, window, identity))
+            renew(engine, lease, ttl_s)
     return results
 
 

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, Row, delete, insert, select
+from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from errors import UptakeError
@@ -79,6 +79,17 @@ def _lock_row(conn: Connection, name: str) -> Row[str, dt.datetime] | None:
     return conn.execute(
         select(Lock.holder, Lock.expires_at).where(Lock.name == name)
     ).one_or_none()
+
+
+def renew(engine: Engine, name: str, ttl_s: int) -> None:
+    """Extend our lease by `ttl_s` from now, so a long run is not taken for abandoned."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with write_transaction(engine) as conn:
+        conn.execute(
+            update(Lock)
+            .where(Lock.name == name, Lock.holder == holder_id())
+            .values(expires_at=now + dt.timedelta(seconds=ttl_s))
+        )
 
 
 def release(engine: Engine, name: str) -> None:

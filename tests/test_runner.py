@@ -191,6 +191,22 @@ def test_rerun_is_safe(engine, settings):
     assert _snapshot(engine) == clean
 
 
+@BACKENDS
+def test_lease_is_renewed_after_each_window(engine, settings):
+    settings.scheduler.lock_ttl_s = 60
+    leases: list[dt.timedelta] = []
+
+    def peek() -> None:
+        with engine.connect() as other:
+            acquired, expires = other.execute(select(Lock.acquired_at, Lock.expires_at)).one()
+        leases.append(expires - acquired)
+        time.sleep(1.1)
+
+    run_source(engine, settings, DaySource(days=2, peek=peek))
+    assert leases[0] == dt.timedelta(seconds=60)
+    assert leases[1] > dt.timedelta(seconds=61)  # renewed after window 1, ~1.1 s later
+
+
 SCRIPT = """
 import datetime as dt, os, sys, time
 sys.path.insert(0, {root!r})
