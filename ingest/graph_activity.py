@@ -10,11 +10,11 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urljoin
 
 import requests
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, Table, delete, select
 
 from errors import BadInputError, RetriableSourceError
 from ingest.csvfile import decode_stream, read_rows
@@ -102,7 +102,8 @@ class GraphActivitySource:
             files = sorted(self.path.glob("*.csv"))
             if not files:
                 raise BadInputError(f"{self.path}: no *.csv report files in the directory")
-            return sorted(((_day_in_name(p), p) for p in files), key=lambda t: (t[0], t[1].name))
+            dated = sorted((_day_in_name(p), p.name, p) for p in files)
+            return [(day, path) for day, _, path in dated]
         if not self.path.is_file():
             raise BadInputError(f"{self.path}: no such file or directory")
         return [(self.day or _day_in_name(self.path), self.path)]
@@ -211,9 +212,9 @@ def load_report(
                     facts.append({"source": SOURCE, "person_key": key, "day": day, "posts": posted,
                                   "replies": 0, "reactions": liked, "reads": read})
             writer.save_people(people)
-            writer.upsert(Account.__table__, accounts, update=())
+            writer.upsert(_table(Account), accounts, update=())
             facts.sort(key=_by_person)  # key order: SQLite's B-tree pages are touched once each
-            writer.upsert(DailyActivity.__table__, facts)
+            writer.upsert(_table(DailyActivity), facts)
     if concealed:
         writer.warn(CONCEALED_WARNING.format(n=concealed))
     writer.touch(day, day)
@@ -279,3 +280,7 @@ def _parse_cursor(cursor: str | None) -> dt.date | None:
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)

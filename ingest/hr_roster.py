@@ -6,9 +6,9 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, Table, delete, func, select
 
 from errors import BadInputError, SkippableRecord
 from ingest.csvfile import decode_stream, read_rows
@@ -138,7 +138,7 @@ class RosterSource:
         conn = writer.conn
         conn.execute(delete(PersonAttribute).where(PersonAttribute.valid_from == as_of))
         writer.upsert(
-            RosterSnapshot.__table__,
+            _table(RosterSnapshot),
             [{"as_of": as_of, "people": len(people), "ingested_at": _utcnow()}],
         )
         manager_of = {
@@ -159,9 +159,9 @@ class RosterSource:
                 for a, v in attributes.items()
             )
             if len(rows) >= BATCH:
-                writer.upsert(PersonAttribute.__table__, rows)
+                writer.upsert(_table(PersonAttribute), rows)
                 rows = []
-        writer.upsert(PersonAttribute.__table__, rows)
+        writer.upsert(_table(PersonAttribute), rows)
         writer.touch(*self._governed(conn, as_of))
 
     @staticmethod
@@ -193,3 +193,7 @@ def _as_date(value: Any) -> dt.date:
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)
