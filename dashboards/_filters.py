@@ -90,3 +90,18 @@ def url_sync(app: Dash, page: str, params: Mapping[str, tuple[str, str]]) -> Non
         Output(f"{page}-url", "data"),
         [Input(component, prop) for component, prop in params.values()],
     )
+
+
+def resolve_range(ctx: Any, start: Any, end: Any) -> tuple[dt.date, dt.date] | None:
+    """The page's date range, clipped to the data; None when the store has no data yet."""
+    from metrics.read import data_span
+
+    span = data_span(ctx.engine, ctx.settings)
+    if span is None:
+        return None
+    chosen = date_range(start, end, span[1])
+    assert chosen is not None
+    lo, hi = max(chosen[0], span[0]), min(chosen[1], span[1])
+    if lo > hi:  # a shared link to a range outside the data: show the latest days instead
+        lo, hi = max(span[0], span[1] - dt.timedelta(days=DEFAULT_DAYS - 1)), span[1]
+    return lo, hi
