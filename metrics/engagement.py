@@ -82,12 +82,18 @@ def day_counts(facts: Facts, by: str, pids: np.ndarray, days: np.ndarray, lo: in
 
 def member_activity(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(pid, day, engaged, active) of activity rows on days the person is a member."""
+    pids, days, counts = member_counts(facts)
+    engaged = (counts[:, : len(ENGAGING)] > 0).any(axis=1)
+    return pids, days, engaged, (counts > 0).any(axis=1)
+
+
+def member_counts(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pid, day, counts[posts, replies, reactions, reads]) of members' activity rows."""
     pids = facts.activity["pid"].to_numpy(dtype=np.int64)
     days = facts.activity_days()
     member = facts.member_mask(pids, days)
-    engaged = (facts.activity[list(ENGAGING)].to_numpy() > 0).any(axis=1)
-    active = (facts.activity[list(KINDS)].to_numpy() > 0).any(axis=1)
-    return pids[member], days[member], engaged[member], active[member]
+    counts = facts.activity[list(KINDS)].to_numpy(dtype=np.int64)
+    return pids[member], days[member], counts[member]
 
 
 def engagement_grid(facts: Facts, by: str, lo: int, hi: int) -> Grid:
@@ -97,19 +103,20 @@ def engagement_grid(facts: Facts, by: str, lo: int, hi: int) -> Grid:
     members = interval_counts(
         facts, by, None, (membership.pids, membership.starts, membership.ends), lo, hi
     )
-    pids, days, engaged, active = member_activity(facts)
+    pids, days, counts = member_counts(facts)
+    engaged = (counts[:, : len(ENGAGING)] > 0).any(axis=1)
+    active = (counts > 0).any(axis=1)
     workforce = interval_counts(facts, by, facts.attribution.workforce_pieces(), None, lo, hi)
     _, labels = facts.attribution.codes(by)
-    return Grid(
-        lo,
-        labels,
-        {
-            "members": members,
-            "engaged": day_counts(facts, by, pids[engaged], days[engaged], lo, hi),
-            "active": day_counts(facts, by, pids[active], days[active], lo, hi),
-            "workforce": workforce,
-        },
-    )
+    grid = {
+        "members": members,
+        "engaged": day_counts(facts, by, pids[engaged], days[engaged], lo, hi),
+        "active": day_counts(facts, by, pids[active], days[active], lo, hi),
+        "workforce": workforce,
+    }
+    for i, kind in enumerate(KINDS):
+        grid[kind] = day_counts(facts, by, pids, days, lo, hi, counts[:, i].astype(np.float64))
+    return Grid(lo, labels, grid)
 
 
 def grid_frame(grid: Grid, by: str, columns: list[str]) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from errors import MetricError
 from metrics.attribution import CROSS
 from metrics.privacy import SUPPRESSED, suppress
 from metrics.refresh import is_stale, read_state, refresh
-from metrics.trends import GRAINS, STORED, add_changes, derive, to_periods
+from metrics.trends import GRAINS, STORED, add_changes, derive, period_start, to_periods
 from settings import Settings
 from store.aggregates import AggEngagement
 from store.locks import LockHeld
@@ -274,3 +274,34 @@ def _implementation(name: str) -> tuple[object, dict]:  # type: ignore[type-arg]
         if compute is not None:
             return compute, getattr(module, "PRIVACY", {}).get(name, {"size": "members"})
     raise MetricError(f"metric {name!r} cannot be printed here (no computation registered)")
+
+
+def read_activity_mix(
+    engine: Engine,
+    settings: Settings,
+    by: str = "all",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    grain: str = "week",
+    filters: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Members' posts, replies, reactions and reads per day/week/month and group, suppressed.
+
+    Each person-day counts the larger figure of the sources that saw it (never their sum).
+    """
+    from metrics.facts import KINDS
+
+    daily, lo, hi = _daily(engine, settings, by, start, end, filters)
+    k = settings.privacy.min_group_size
+    if grain == "day":
+        out = suppress(daily, k, partition=("day",), values=list(KINDS))
+        out["day"] = out["day"].dt.date
+        return out[["day", "group", "members", *KINDS, SUPPRESSED]].reset_index(drop=True)
+    periods = to_periods(daily, grain, lo, hi)
+    daily = daily.assign(period=period_start(daily["day"], grain))
+    sums = daily.groupby(["period", "group"])[list(KINDS)].sum().reset_index()
+    periods = periods.merge(sums, on=["period", "group"], how="left")
+    out = suppress(periods, k, partition=("period",), size="min_members", values=list(KINDS))
+    out["period"] = out["period"].dt.date
+    columns = ["period", "group", "members", "min_members", *KINDS, SUPPRESSED]
+    return out[columns].reset_index(drop=True)

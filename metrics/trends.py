@@ -17,11 +17,12 @@ from metrics.engagement import (
     member_activity,
     with_shares,
 )
-from metrics.facts import Facts
+from metrics.facts import KINDS, Facts
 
 WEEK, MONTH = 7, 28
 LOOKBACK = MONTH - 1  # days of facts before `start` that rolling windows need
-STORED = ["members", "engaged", "active", "workforce", "wau", "mau", "engaged_7", "engaged_28"]
+STORED = ["members", "engaged", "active", "workforce", "wau", "mau", "engaged_7", "engaged_28",
+          *KINDS]
 GRAINS = ("day", "week", "month")
 
 
@@ -62,7 +63,7 @@ def compute_daily(facts: Facts, by: str, start: dt.date, end: dt.date) -> pd.Dat
     for name, width in (("engaged_7", WEEK), ("engaged_28", MONTH)):
         total = running[:, 1:] - running[:, np.maximum(np.arange(engaged.shape[1]) + 1 - width, 0)]
         grid.counts[name] = total
-    for name in ("members", "engaged", "active", "workforce", "engaged_7", "engaged_28"):
+    for name in ("members", "engaged", "active", "workforce", "engaged_7", "engaged_28", *KINDS):
         grid.counts[name] = grid.counts[name][:, cut]
     grid.first = lo
     grid.counts["wau"] = rolling_people(facts, by, WEEK, lo, hi)

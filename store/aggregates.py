@@ -28,6 +28,10 @@ class AggEngagement(Base):
     mau: Mapped[int] = mapped_column(Integer)
     engaged_7: Mapped[int] = mapped_column(Integer)  # sum of daily engaged over 7 days
     engaged_28: Mapped[int] = mapped_column(Integer)  # likewise over 28 days
+    posts: Mapped[int] = mapped_column(Integer)  # members' activity counts (MAX over sources)
+    replies: Mapped[int] = mapped_column(Integer)
+    reactions: Mapped[int] = mapped_column(Integer)
+    reads: Mapped[int] = mapped_column(Integer)
 
 
 class AggResult(Base):

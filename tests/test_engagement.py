@@ -120,3 +120,17 @@ def org_day(n: int):
     import datetime as dt
 
     return dt.date(2025, 3, 1) + dt.timedelta(days=n - 1)
+
+
+@BACKENDS
+def test_activity_mix_counts_members_once_per_source_overlap(london):
+    from metrics.read import read_activity_mix
+
+    engine, settings = london
+    mix = read_activity_mix(engine, settings, "all", org_day(28), org_day(30), "day")
+    got = {str(r.day): (r.posts, r.replies, r.reactions, r.reads) for r in mix.itertuples()}
+    assert got == {
+        "2025-03-28": (1, 2, 0, 2),  # s1's post seen by export and Graph counts once
+        "2025-03-29": (2, 1, 0, 0),
+        "2025-03-30": (2, 1, 2, 8),  # p1 (pending), the system and bot messages: not counted
+    }

@@ -104,7 +104,7 @@ def test_one_new_day_recomputes_that_day_only(london):
     assert [r for r in after if len(r) > 2 and r[1] != D(2025, 4, 1)] == [
         r for r in before if len(r) > 2]
     assert read_state(engine).last_day == D(2025, 4, 1)
-    assert ("all", D(2025, 4, 1), "All", "", 14, 1, 1, 17, 10, 10, 13, 13) in after
+    assert ("all", D(2025, 4, 1), "All", "", 14, 1, 1, 17, 10, 10, 13, 13, 0, 0, 3, 0) in after
     refresh(engine, settings, full=True)
     assert dump(engine) == after
 

@@ -31,6 +31,10 @@ def upgrade() -> None:
     sa.Column('mau', sa.Integer(), nullable=False),
     sa.Column('engaged_7', sa.Integer(), nullable=False),
     sa.Column('engaged_28', sa.Integer(), nullable=False),
+    sa.Column('posts', sa.Integer(), nullable=False),
+    sa.Column('replies', sa.Integer(), nullable=False),
+    sa.Column('reactions', sa.Integer(), nullable=False),
+    sa.Column('reads', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('dimension', 'day', 'grp', 'sub', name=op.f('pk_agg_engagement'))
     )
     op.create_table('agg_results',
