@@ -164,6 +164,7 @@ def load_report(
     conn.execute(delete(fact).where(fact.source == SOURCE, fact.day == day))
     keep_names = not writer.identity.pseudonymise
     concealed = 0
+    now = _utcnow()
     with open(path, "rb") as raw:
         header, rows = read_rows(decode_stream(raw), name, REQUIRED)
         col = {h: i for i, h in enumerate(header)}
@@ -207,7 +208,7 @@ def load_report(
                     people.append(person)
                 if key not in with_account:
                     with_account.add(key)
-                    accounts.append(_account(key))
+                    accounts.append(_account(key, now))
                 if posted or read or liked:
                     facts.append({"source": SOURCE, "person_key": key, "day": day, "posts": posted,
                                   "replies": 0, "reactions": liked, "reads": read})
@@ -226,9 +227,9 @@ def _key(writer: Writer, upn: str) -> tuple[str, bool]:
     return writer.identity.person_key(upn), False
 
 
-def _account(key: str) -> dict[str, Any]:
+def _account(key: str, now: dt.datetime) -> dict[str, Any]:
     return {"platform": PLATFORM, "account_id": key, "person_key": key, "has_user_record": False,
-            "state": None, "updated_at": _utcnow()}
+            "state": None, "updated_at": now}
 
 
 def _count(text: str) -> int:
