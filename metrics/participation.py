@@ -31,7 +31,9 @@ ENGAGER_MIN_DAYS = 8  # days with a reaction or a reply
 _MEMBERS = (
     "Members = people who were members on at least one day of the period, in their group as of "
     "the period's last day; activity counts only on days the person was a member, with each "
-    "kind taken as the maximum over sources per person-day."
+    "kind taken as the maximum over sources per person-day. Thread starts come from the stored "
+    "messages (Yammer export); the Graph report's Posted Count mixes threads and replies, so "
+    "messages posted beyond the stored thread starts count as replies."
 )
 
 PROFILE = declare(
@@ -90,17 +92,43 @@ def member_periods(
 ) -> pd.DataFrame:
     """Per (period, pid) member: group and activity sums over member days, plus engaged days."""
     members = members_by_period(facts, by, lo, hi, grain)
-    act = member_days(facts, lo, hi)
+    act = member_days(facts, lo, hi)[["pid", "day", "posts", "replies", "reactions", "reads"]]
+    act = act.merge(message_days(facts, lo, hi), on=["pid", "day"], how="outer").fillna(0)
+    # Posted messages per day: the Graph count (threads and replies together) or the stored
+    # messages, whichever saw more; whatever is not a stored thread start is a reply.
+    starts = act["starts"].to_numpy()
+    posted = np.maximum(act["posts"].to_numpy(), starts + act["answers"].to_numpy())
+    act["replies"] = np.maximum(posted - starts, act["replies"].to_numpy())
     act["period"] = period_of(act["day"], grain).astype("datetime64[ns]")
     act["engager_day"] = (act["reactions"] + act["replies"]).to_numpy() > 0
     sums = act.groupby(["period", "pid"]).agg(
-        posts=("posts", "sum"), replies=("replies", "sum"), reactions=("reactions", "sum"),
+        starts=("starts", "sum"), replies=("replies", "sum"), reactions=("reactions", "sum"),
         reads=("reads", "sum"), engager_days=("engager_day", "sum"),
     )
     out = members.merge(sums.reset_index(), on=["period", "pid"], how="left")
-    counts = ["posts", "replies", "reactions", "reads", "engager_days"]
+    counts = ["starts", "replies", "reactions", "reads", "engager_days"]
     out[counts] = out[counts].fillna(0).astype("int64")
     return out
+
+
+def message_days(facts: Any, lo: dt.date, hi: dt.date) -> pd.DataFrame:
+    """Stored thread starts and replies per (pid, day) of [lo, hi] on member days."""
+    messages = facts.messages
+    days = as_days(messages["day"])
+    pids = messages["pid"].to_numpy().astype(np.int64)
+    keep = (days >= np.datetime64(lo, "D")) & (days <= np.datetime64(hi, "D")) & (pids >= 0)
+    if keep.any():
+        keep[keep] = facts.member_mask(pids[keep], days[keep])
+    starter = messages["is_starter"].to_numpy(dtype=bool)[keep]
+    frame = pd.DataFrame(
+        {
+            "pid": pids[keep].astype(np.int32),
+            "day": days[keep].astype("datetime64[ns]"),
+            "starts": starter.astype(np.int64),
+            "answers": (~starter).astype(np.int64),
+        }
+    )
+    return frame.groupby(["pid", "day"], as_index=False)[["starts", "answers"]].sum()
 
 
 def compute_participation_profile(
@@ -114,10 +142,10 @@ def compute_participation_profile(
     if lo > hi:
         return empty(PROFILE_COLUMNS)
     people = member_periods(facts, by, lo, hi, grain)
-    posts, replies = people["posts"].to_numpy(), people["replies"].to_numpy()
+    starts, replies = people["starts"].to_numpy(), people["replies"].to_numpy()
     reactions, reads = people["reactions"].to_numpy(), people["reads"].to_numpy()
     tiers = np.select(
-        [posts > 0, replies > 0, reactions > 0, reads > 0], list(_TIERS[:4]), _TIERS[4]
+        [starts > 0, replies > 0, reactions > 0, reads > 0], list(_TIERS[:4]), _TIERS[4]
     )
     people["tier"] = tiers
     table = count_by(people, ["period", "group"], "tier", _TIERS)
@@ -172,13 +200,15 @@ def compute_personas(
     reach = _thread_reach(facts, lo, hi, grain)
     people = people.merge(reach, on=["period", "pid"], how="left")
     people[["threads", "received", "reach"]] = people[["threads", "received", "reach"]].fillna(0)
-    posts, replies = people["posts"].to_numpy(), people["replies"].to_numpy()
-    engaged = posts + replies + people["reactions"].to_numpy() > 0
+    starts, replies = people["starts"].to_numpy(), people["replies"].to_numpy()
+    engaged = starts + replies + people["reactions"].to_numpy() > 0
     people["observers"] = ~engaged & (people["reads"].to_numpy() > 0)
-    people["responders"] = (replies >= RESPONDER_MIN_REPLIES) & (replies >= RESPONDER_RATIO * posts)
+    people["responders"] = (replies >= RESPONDER_MIN_REPLIES) & (
+        replies >= RESPONDER_RATIO * starts
+    )
     people["broadcasters"] = (
-        (posts >= BROADCASTER_MIN_POSTS)
-        & (replies < posts)
+        (starts >= BROADCASTER_MIN_POSTS)
+        & (replies < starts)
         & (people["received"].to_numpy() < people["threads"].to_numpy())
     )
     people["catalysts"] = people["reach"].to_numpy() >= CATALYST_MIN_REPLIERS

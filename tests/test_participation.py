@@ -126,6 +126,30 @@ def test_personas_thresholds_are_exact(engine, settings):
 
 
 @BACKENDS
+def test_graph_posted_count_mixes_threads_and_replies(engine, settings):
+    people = ["g1", "g2", "g3"]
+    save_org(engine, settings, Org(
+        people=people,
+        accounts={p: (D(2025, 1, 1), None, None, None) for p in people},
+        messages=[
+            ("s", "s", "g2", T(2025, 3, 4, 9)),
+            ("other", "other", "g2", T(2025, 2, 4, 9)),
+            ("a", "other", "g3", T(2025, 3, 4, 10)),
+        ],
+        graph=[
+            ("g1", D(2025, 3, 4), 2, 0, 0),  # posted twice, no stored message: replies
+            ("g2", D(2025, 3, 4), 3, 0, 0),  # one stored thread start, so two replies
+            ("g3", D(2025, 3, 4), 1, 0, 0),  # the same single reply seen by both sources
+        ],
+    ))
+    facts = org_facts(engine, settings)
+    profile = by_group(compute_participation_profile(facts, "all", *MARCH))["All"]
+    assert [profile[t] for t in TIERS] == [1, 2, 0, 0, 0]
+    personas = by_group(compute_personas(facts, "all", *MARCH))["All"]
+    assert personas["responders"] == 2  # g1 (2 replies) and g2 (2 replies ≥ 2 × 1 thread)
+
+
+@BACKENDS
 def test_participation_bad_requests(engine, settings):
     save_org(engine, settings, org())
     facts = org_facts(engine, settings)
