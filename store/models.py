@@ -133,10 +133,11 @@ class DailyActivity(Base):
 
     __tablename__ = "daily_activity"
     source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # (source, day, person_key): a day's rows land together in the key, not all over it
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     person_key: Mapped[str] = mapped_column(
         KEY, ForeignKey("people.person_key", ondelete="CASCADE"), primary_key=True
     )
-    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     posts: Mapped[int] = mapped_column(Integer, default=0)
     replies: Mapped[int] = mapped_column(Integer, default=0)
     reactions: Mapped[int] = mapped_column(Integer, default=0)

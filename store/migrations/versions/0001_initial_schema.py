@@ -110,14 +110,14 @@ def upgrade() -> None:
 
     op.create_table('daily_activity',
     sa.Column('source', sa.String(length=32), nullable=False),
-    sa.Column('person_key', sa.String(length=64), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('person_key', sa.String(length=64), nullable=False),
     sa.Column('posts', sa.Integer(), nullable=False),
     sa.Column('replies', sa.Integer(), nullable=False),
     sa.Column('reactions', sa.Integer(), nullable=False),
     sa.Column('reads', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['person_key'], ['people.person_key'], name=op.f('fk_daily_activity_person_key_people'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('source', 'person_key', 'day', name=op.f('pk_daily_activity'))
+    sa.PrimaryKeyConstraint('source', 'day', 'person_key', name=op.f('pk_daily_activity'))
     )
     with op.batch_alter_table('daily_activity', schema=None) as batch_op:
         batch_op.create_index('ix_daily_activity_day', ['day'], unique=False)
