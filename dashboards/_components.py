@@ -14,6 +14,7 @@ from dashboards.pages import Page
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 STALE_AFTER_DAYS = 3
+DAILY_SOURCES = ("yammer-export", "graph-yammer-activity")
 
 
 def escape_cell(value: Any) -> Any:
@@ -89,7 +90,11 @@ def kpi_card(kpi_id: str, label: str, definition: str) -> dbc.Card:
                 html.Div(label, className="small text-secondary"),
                 html.Div("…", id=f"{kpi_id}-value", className="fs-3 fw-semibold kpi-value"),
                 html.Div(id=f"{kpi_id}-delta", className="small"),
-                html.Div(definition, className="small text-secondary mt-1 definition"),
+                html.Details(
+                    [html.Summary("Definition", className="small text-secondary"),
+                     html.P(definition, className="small text-secondary mb-0 definition")],
+                    className="mt-1",
+                ),
             ]
         ),
         className="h-100 shadow-sm",
@@ -122,7 +127,8 @@ def hidden_note(
     )
 
 
-def freshness_banner(freshness: pd.DataFrame, today: dt.date) -> dbc.Alert:
+def freshness_banner(freshness: pd.DataFrame, today: dt.date,
+                     refreshed_at: dt.datetime | None = None, pending: int = 0) -> dbc.Alert:
     """How fresh the data is, per source; amber when a source is older than a few days."""
     if freshness.empty:
         return dbc.Alert(
@@ -134,13 +140,16 @@ def freshness_banner(freshness: pd.DataFrame, today: dt.date) -> dbc.Alert:
     for row in freshness.itertuples(index=False):
         last = getattr(row, "last_day", None)
         label = f"{row.source}: data to {last.isoformat()}" if last else f"{row.source}: no data"
-        if last is None or (today - last).days > STALE_AFTER_DAYS:
+        late = last is None or (today - last).days > STALE_AFTER_DAYS
+        if row.source in DAILY_SOURCES and late:
             stale = True
         parts.append(html.Span(label, className="me-3"))
-    refreshed = freshness.get("refreshed_at")
-    if refreshed is not None and refreshed.notna().any():
-        stamp = pd.Timestamp(refreshed.max())
-        parts.append(html.Span(f"metrics refreshed {stamp:%Y-%m-%d %H:%M} UTC", className="me-3"))
+    if refreshed_at is not None:
+        parts.append(html.Span(f"metrics refreshed {refreshed_at:%Y-%m-%d %H:%M} UTC",
+                               className="me-3"))
+    if pending:
+        parts.append(html.Span(f"{pending} ingest change(s) wait for the next refresh",
+                               className="me-3"))
     return dbc.Alert(
         [html.Strong("Data freshness ", className="me-2"), *parts],
         color="warning" if stale else "light", className="py-2 mb-3 small freshness",

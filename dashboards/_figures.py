@@ -28,6 +28,8 @@ def _layout(fig: go.Figure, *, percent: bool = False, legend: bool = True) -> go
         hovermode="x unified",
         font={"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
     )
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
     if percent:
         fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     return fig

@@ -116,8 +116,14 @@ def update_freshness(_pathname: Any) -> Any:
     """The freshness banner shown above every page."""
     try:
         from metrics.health import compute_freshness
+        from metrics.read import read_freshness
 
-        return freshness_banner(compute_freshness(context().engine), dt.date.today())
+        engine = context().engine
+        metrics = read_freshness(engine)
+        return freshness_banner(
+            compute_freshness(engine), dt.date.today(), metrics.get("refreshed_at"),
+            int(metrics.get("pending_changes") or 0),
+        )
     except Exception as exc:  # noqa: BLE001 - the edge: an alert, never a traceback
         return error_alert(failure_message(exc))
 

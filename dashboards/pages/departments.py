@@ -35,6 +35,7 @@ INPUTS = (("departments-by", "value"), ("departments-region", "value"),
 EXTRAS = (("departments-table", "data"), ("departments-by", "options"),
           ("departments-region", "options"))
 STAGES = {"workforce": "Workforce", "members": "Members", "engaged": "Engaged at least once"}
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 PERCENT = Format(precision=0, scheme=Scheme.percentage)
 
 
@@ -90,7 +91,7 @@ def table() -> dash_table.DataTable:
     ]
     return dash_table.DataTable(
         id="departments-table", columns=columns, data=[], sort_action="native",
-        style_cell={"fontFamily": "inherit", "padding": "4px 8px", "textAlign": "left"},
+        style_cell={"fontFamily": FONT, "padding": "4px 8px", "textAlign": "left"},
         style_cell_conditional=[{"if": {"column_id": "trend"},
                                  "fontFamily": "monospace", "letterSpacing": "1px"}],
         style_header={"fontWeight": "600"}, page_size=25,

@@ -35,6 +35,11 @@ INPUTS = (("overview-dates", "start_date"), ("overview-dates", "end_date"),
           ("overview-region", "value"))
 EXTRAS = (("overview-sentence", "children"), ("overview-region", "options"),
           *[(f"{kpi}-{part}", "children") for kpi in KPIS for part in ("value", "delta")])
+MIX_DEFINITION = (
+    "Posts (thread starters), replies, reactions (likes) and reads by members, summed over each "
+    "week; when two sources saw the same person-day, the larger count of each kind is used, "
+    "never their sum. Weeks cut by the date range hold only the days inside it."
+)
 KINDS = {"posts": "Posts", "replies": "Replies", "reactions": "Reactions", "reads": "Reads"}
 
 
@@ -72,15 +77,10 @@ def layout(start: str | None = None, end: str | None = None, region: str | None 
                 dbc.Col(chart_card("overview-stickiness", "Stickiness",
                                    _definition("stickiness")), lg=6),
                 dbc.Col(chart_card("overview-mix", "Activity mix by week",
-                                   _definition("activity_mix") if _has("activity_mix") else
-                                   "Posts, replies, reactions and reads per week."), lg=6),
+                                   MIX_DEFINITION), lg=6),
             ]),
         ]
     )
-
-
-def _has(name: str) -> bool:
-    return any(m.name == name for m in catalog.all_metrics())
 
 
 def build(ctx: Context, start: Any, end: Any, region: Any) -> View:
@@ -122,10 +122,7 @@ def build(ctx: Context, start: Any, end: Any, region: Any) -> View:
 
 
 def _mix_panel(ctx: Context, lo: dt.date, hi: dt.date, filters: Any) -> Panel:
-    reader = getattr(read, "read_activity_mix", None)
-    if reader is None:
-        return Panel(fig.empty_figure("Activity mix is not available yet"), pd.DataFrame())
-    mix = reader(ctx.engine, ctx.settings, "all", lo, hi, "week", filters)
+    mix = read.read_activity_mix(ctx.engine, ctx.settings, "all", lo, hi, "week", filters)
     return Panel(fig.mix_figure(mix, "period", KINDS), mix)
 
 
