@@ -111,7 +111,8 @@ def build(ctx: Context, by: Any, region: Any, start: Any, end: Any) -> View:
     lo, hi = span
     filters = {"region": region} if region and by != "region" else None
     weekly = read.read_engagement(ctx.engine, ctx.settings, by, lo, hi, "week", filters)
-    last = read.read_engagement(ctx.engine, ctx.settings, by, hi, hi, "day", filters)
+    daily = read.read_engagement(ctx.engine, ctx.settings, by, lo, hi, "day", filters)
+    last = daily[daily["day"] == hi]
     k = ctx.k
     heat_cols = ["period", "group", "members", "min_members", "engaged", "engaged_share",
                  "suppressed"]
@@ -125,7 +126,7 @@ def build(ctx: Context, by: Any, region: Any, start: Any, end: Any) -> View:
         "departments-funnel": _funnel(ctx, by, lo, hi, filters),
     }
     regions = _regions(ctx, hi) if "region" in attributes else []
-    return View(panels, (rows(weekly, last, k), by_options, regions))
+    return View(panels, (rows(weekly, daily, last, k), by_options, regions))
 
 
 def _funnel(ctx: Context, by: str, lo: dt.date, hi: dt.date, filters: Any) -> Panel:
@@ -145,17 +146,19 @@ def _regions(ctx: Context, hi: dt.date) -> list[dict[str, str]]:
     return [{"label": g, "value": g} for g in sorted(frame["group"].astype(str).unique())]
 
 
-def rows(weekly: pd.DataFrame, last: pd.DataFrame, k: int) -> list[dict[str, Any]]:
+def rows(weekly: pd.DataFrame, daily: pd.DataFrame, last: pd.DataFrame,
+         k: int) -> list[dict[str, Any]]:
     """One table row per group: average share, change, members, adoption, sparkline."""
     if weekly.empty:
         return []
     out = []
     latest = last.set_index("group")
+    visible = daily.loc[~daily["suppressed"].astype(bool)]
+    sums = visible.groupby("group")[["engaged", "members"]].sum()
     for name, part in weekly.sort_values("period").groupby("group", sort=True):
         shares = part["engaged_share"].tolist()
-        visible = part.loc[~part["suppressed"].astype(bool)]
-        total_members = visible["members"].sum()
-        average = visible["engaged"].sum() / total_members if total_members else None
+        total_members = sums["members"].get(name, 0)
+        average = sums["engaged"].get(name, 0) / total_members if total_members else None
         known = [s for s in shares if pd.notna(s)]
         hidden_now = bool(part["suppressed"].iloc[-1])
         row = latest.loc[name] if name in latest.index else None

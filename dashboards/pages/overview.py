@@ -91,8 +91,7 @@ def build(ctx: Context, start: Any, end: Any, region: Any) -> View:
         blank = {c: Panel(empty, pd.DataFrame()) for c in CHARTS}
         return View(blank, ("No data yet.", [], *["–", None] * len(KPIS)))
     lo, hi = span
-    filters = {"region": region} if region else None
-    daily = read.read_engagement(ctx.engine, ctx.settings, "all", lo, hi, "day", filters)
+    daily = _one_group(read.read_engagement, ctx, lo, hi, "day", region)
     target = ctx.settings.metrics.target_engaged_share
     panels = {
         "overview-share": Panel(
@@ -112,17 +111,26 @@ def build(ctx: Context, start: Any, end: Any, region: Any) -> View:
             fig.lines_figure(daily, "day", {"stickiness": "Stickiness"}, percent=True),
             daily[["day", "mau", "stickiness", "suppressed"]],
         ),
-        "overview-mix": _mix_panel(ctx, lo, hi, filters),
+        "overview-mix": _mix_panel(ctx, lo, hi, region),
     }
     note = "Region: " + region if region else None
     for panel in panels.values():
         panel.note = note
     regions = _regions(ctx, lo, hi)
-    return View(panels, (_sentence(ctx, hi, filters), regions, *_kpis(daily)))
+    return View(panels, (_sentence(ctx, hi, region), regions, *_kpis(daily)))
 
 
-def _mix_panel(ctx: Context, lo: dt.date, hi: dt.date, filters: Any) -> Panel:
-    mix = read.read_activity_mix(ctx.engine, ctx.settings, "all", lo, hi, "week", filters)
+def _one_group(reader: Any, ctx: Context, lo: dt.date, hi: dt.date, grain: str,
+               region: str | None) -> pd.DataFrame:
+    """The whole organisation, or one region (its row of the suppressed region breakdown)."""
+    if not region:
+        return reader(ctx.engine, ctx.settings, "all", lo, hi, grain)
+    frame = reader(ctx.engine, ctx.settings, "region", lo, hi, grain)
+    return frame[frame["group"] == region].reset_index(drop=True)
+
+
+def _mix_panel(ctx: Context, lo: dt.date, hi: dt.date, region: str | None) -> Panel:
+    mix = _one_group(read.read_activity_mix, ctx, lo, hi, "week", region)
     return Panel(fig.mix_figure(mix, "period", KINDS), mix)
 
 
@@ -133,15 +141,15 @@ def _regions(ctx: Context, lo: dt.date, hi: dt.date) -> list[dict[str, str]]:
     return [{"label": g, "value": g} for g in sorted(frame["group"].astype(str).unique())]
 
 
-def _sentence(ctx: Context, hi: dt.date, filters: Any) -> str:
+def _sentence(ctx: Context, hi: dt.date, region: str | None) -> str:
     month = reported_month(hi)
     first, _ = month_bounds(shift_month(month, -1))
     _, last = month_bounds(month)
     span = read.data_span(ctx.engine, ctx.settings)
     if span is None or last < span[0]:
         return "Not enough data for a full month yet."
-    daily = read.read_engagement(ctx.engine, ctx.settings, "all", max(first, span[0]),
-                                 min(last, span[1]), "day", filters)
+    daily = _one_group(read.read_engagement, ctx, max(first, span[0]), min(last, span[1]),
+                       "day", region)
     return share_sentence(typical_weekday_share(daily, month), month,
                           typical_weekday_share(daily, shift_month(month, -1)))
 
