@@ -10,7 +10,7 @@ import pandas as pd
 
 from metrics.calendar import day_number
 from metrics.catalog import Metric, declare
-from metrics.engagement import engagement_grid
+from metrics.engagement import day_counts, interval_counts
 from metrics.periods import (
     bounds,
     check_by,
@@ -25,6 +25,7 @@ from metrics.periods import (
     period_index,
     period_of,
     period_start,
+    unique_pairs,
     workforce_by_period,
 )
 
@@ -107,25 +108,31 @@ RETENTION_COLUMNS = ["period", "offset", "group", "members", "engaged", "retenti
 LIFECYCLE_COLUMNS = ["period", "group", "members", "engaged", *_STATES]
 
 
-def engaged_periods(facts: Any, lo: dt.date, hi: dt.date, grain: str) -> pd.DataFrame:
-    """Unique (period index, pid) where the person engaged on a member day of [lo, hi]."""
-    act = member_days(facts, lo, hi)
-    act = act.loc[act["engaged"].to_numpy()]
-    return pd.DataFrame(
-        {"index": period_index(act["day"], grain), "pid": act["pid"].to_numpy(dtype=np.int64)}
-    ).drop_duplicates()
+def engaged_periods(act: pd.DataFrame, grain: str) -> pd.DataFrame:
+    """Distinct (period index, pid) with an engaged member day in `act` (see member_days)."""
+    engaged = act["engaged"].to_numpy()
+    index, pid = unique_pairs(
+        period_index(act["day"].to_numpy()[engaged], grain), act["pid"].to_numpy()[engaged]
+    )
+    return pd.DataFrame({"index": index, "pid": pid})
 
 
-def typical_day_share(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: str) -> pd.DataFrame:
+def typical_day_share(
+    facts: Any, act: pd.DataFrame, by: str, lo: dt.date, hi: dt.date, grain: str
+) -> pd.DataFrame:
     """(period, group, typical_engaged_share): mean weekday engaged share, groups day by day."""
-    first = day_number(lo)
-    grid = engagement_grid(facts, by, first, day_number(hi))
-    members = grid.counts["members"].astype(float)
-    share = grid.counts["engaged"] / np.where(members > 0, members, np.nan)
+    first, last = day_number(lo), day_number(hi)
+    membership = facts.membership
+    intervals = (membership.pids, membership.starts, membership.ends)
+    members = interval_counts(facts, by, None, intervals, first, last).astype(float)
+    engaged = act["engaged"].to_numpy()
+    pids, days = act["pid"].to_numpy()[engaged], act["day"].to_numpy()[engaged]
+    share = day_counts(facts, by, pids, days, first, last) / np.where(members > 0, members, np.nan)
+    _, labels = facts.attribution.codes(by)
     days = (first + np.arange(share.shape[1])).astype("datetime64[D]")
     weekday = (days.astype("int64") + 3) % 7 < 5
     periods = period_of(days[weekday], grain).astype("datetime64[ns]")
-    wide = pd.DataFrame(share[:, weekday].T, columns=pd.Index(grid.labels, name="group"))
+    wide = pd.DataFrame(share[:, weekday].T, columns=pd.Index(labels, name="group"))
     means = wide.groupby(periods).mean()
     means.index.name = "period"
     return means.stack().rename("typical_engaged_share").reset_index()
@@ -144,7 +151,8 @@ def compute_funnel(
     keys = ["period", "group"]
     workforce = workforce_by_period(facts, by, lo, hi, grain).groupby(keys).size()
     members = members_by_period(facts, by, lo, hi, grain)
-    engaged = engaged_periods(facts, lo, hi, grain)
+    act = member_days(facts, lo, hi)
+    engaged = engaged_periods(act, grain)
     engaged["period"] = period_start(engaged["index"].to_numpy(), grain).astype("datetime64[ns]")
     reached = members.merge(engaged[["period", "pid"]], on=["period", "pid"])
     out = pd.concat(
@@ -155,7 +163,7 @@ def compute_funnel(
         ],
         axis=1,
     ).fillna(0).astype("int64").reset_index()
-    typical = typical_day_share(facts, by, lo, hi, grain)
+    typical = typical_day_share(facts, act, by, lo, hi, grain)
     out = out.merge(typical, on=keys, how="left")
     out["engaged_share"] = out["engaged"] / out["members"].where(out["members"] > 0)
     out["adoption"] = out["members"] / out["workforce"].where(out["workforce"] > 0)
@@ -192,7 +200,7 @@ def compute_retention(
     spans = (last - sizes["cohort"].to_numpy() + 1).clip(min=0)
     grid = sizes.loc[sizes.index.repeat(spans)].reset_index(drop=True)
     grid["offset"] = np.arange(len(grid)) - np.repeat(np.cumsum(spans) - spans, spans)
-    engaged = engaged_periods(facts, lo, hi, grain).merge(cohorts, on="pid")
+    engaged = engaged_periods(member_days(facts, lo, hi), grain).merge(cohorts, on="pid")
     engaged["offset"] = engaged["index"] - engaged["cohort"]
     counts = engaged.groupby(["cohort", "group", "offset"]).size().rename("engaged")
     out = grid.merge(counts.reset_index(), on=["cohort", "group", "offset"], how="left")
@@ -212,7 +220,7 @@ def compute_lifecycle(
     lo, hi = bounds(facts, start, end)
     if lo > hi:
         return empty(LIFECYCLE_COLUMNS)
-    history = engaged_periods(facts, min(facts.start, lo), hi, grain)
+    history = engaged_periods(member_days(facts, min(facts.start, lo), hi), grain)
     history = history.sort_values(["pid", "index"], kind="mergesort")
     index, pid = history["index"].to_numpy(), history["pid"].to_numpy()
     same = np.zeros(len(pid), dtype=bool)

@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metrics.calendar import day_number
 from metrics.catalog import Metric, declare
+from metrics.facts import KINDS
 from metrics.periods import (
     as_days,
     bounds,
@@ -19,7 +21,10 @@ from metrics.periods import (
     finish,
     member_days,
     members_by_period,
+    numbers,
+    period_index,
     period_of,
+    sum_by_key,
 )
 
 RESPONDER_RATIO = 2  # replies ≥ 2 × threads started
@@ -90,45 +95,62 @@ PRIVACY = {
 def member_periods(
     facts: Any, by: str, lo: dt.date, hi: dt.date, grain: str
 ) -> pd.DataFrame:
-    """Per (period, pid) member: group and activity sums over member days, plus engaged days."""
-    members = members_by_period(facts, by, lo, hi, grain)
-    act = member_days(facts, lo, hi)[["pid", "day", "posts", "replies", "reactions", "reads"]]
-    act = act.merge(message_days(facts, lo, hi), on=["pid", "day"], how="outer").fillna(0)
+    """Per (period, pid) member: group, then thread starts, replies, reactions, reads and
+    engager days summed over the period's member days."""
+    first, width = day_number(lo), day_number(hi) - day_number(lo) + 1
+    act = member_days(facts, lo, hi)
+    keys = act["pid"].to_numpy() * width + (act["day"].to_numpy() - first)
+    counts = act[list(KINDS)].to_numpy(dtype=np.int64)
+    message_keys, message_counts = message_days(facts, lo, hi, width)
+    at = np.searchsorted(keys, message_keys)
+    found = at < len(keys)
+    found[found] = keys[at[found]] == message_keys[found]
+    ours = np.zeros((len(keys), 2), dtype=np.int64)
+    ours[at[found]] = message_counts[found]
+    keys = np.r_[keys, message_keys[~found]]
+    counts = np.vstack([counts, np.zeros((int((~found).sum()), len(KINDS)), dtype=np.int64)])
+    ours = np.vstack([ours, message_counts[~found]])
+    posts, replies, reactions, reads = counts.T
+    starts, answers = ours.T
     # Posted messages per day: the Graph count (threads and replies together) or the stored
     # messages, whichever saw more; whatever is not a stored thread start is a reply.
-    starts = act["starts"].to_numpy()
-    posted = np.maximum(act["posts"].to_numpy(), starts + act["answers"].to_numpy())
-    act["replies"] = np.maximum(posted - starts, act["replies"].to_numpy())
-    act["period"] = period_of(act["day"], grain).astype("datetime64[ns]")
-    act["engager_day"] = (act["reactions"] + act["replies"]).to_numpy() > 0
-    sums = act.groupby(["period", "pid"]).agg(
-        starts=("starts", "sum"), replies=("replies", "sum"), reactions=("reactions", "sum"),
-        reads=("reads", "sum"), engager_days=("engager_day", "sum"),
+    replies = np.maximum(np.maximum(posts, starts + answers) - starts, replies)
+    engager = (reactions + replies > 0).astype(np.int64)
+    pids, days = keys // width, keys % width + first
+    base = int(period_index(np.array([first]), grain)[0])
+    periods = int(period_index(np.array([first + width - 1]), grain)[0]) - base + 1
+    period_keys = pids * periods + (period_index(days, grain) - base)
+    unique, sums = sum_by_key(
+        period_keys, np.column_stack([starts, replies, reactions, reads, engager])
     )
-    out = members.merge(sums.reset_index(), on=["period", "pid"], how="left")
-    counts = ["starts", "replies", "reactions", "reads", "engager_days"]
-    out[counts] = out[counts].fillna(0).astype("int64")
-    return out
+    members = members_by_period(facts, by, lo, hi, grain)
+    wanted = members["pid"].to_numpy() * periods + (
+        period_index(members["period"].to_numpy(), grain) - base
+    )
+    at = np.searchsorted(unique, wanted)
+    hit = at < len(unique)
+    hit[hit] = unique[at[hit]] == wanted[hit]
+    values = np.zeros((len(members), sums.shape[1]), dtype=np.int64)
+    values[hit] = sums[at[hit]]
+    for i, column in enumerate(["starts", "replies", "reactions", "reads", "engager_days"]):
+        members[column] = values[:, i]
+    return members
 
 
-def message_days(facts: Any, lo: dt.date, hi: dt.date) -> pd.DataFrame:
-    """Stored thread starts and replies per (pid, day) of [lo, hi] on member days."""
+def message_days(
+    facts: Any, lo: dt.date, hi: dt.date, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(keys pid × width + day offset, [thread starts, replies]) of stored messages on member
+    days of [lo, hi], sorted by key."""
     messages = facts.messages
-    days = as_days(messages["day"])
+    days = numbers(messages["day"])
     pids = messages["pid"].to_numpy().astype(np.int64)
-    keep = (days >= np.datetime64(lo, "D")) & (days <= np.datetime64(hi, "D")) & (pids >= 0)
+    keep = (days >= day_number(lo)) & (days <= day_number(hi)) & (pids >= 0)
     if keep.any():
         keep[keep] = facts.member_mask(pids[keep], days[keep])
     starter = messages["is_starter"].to_numpy(dtype=bool)[keep]
-    frame = pd.DataFrame(
-        {
-            "pid": pids[keep].astype(np.int32),
-            "day": days[keep].astype("datetime64[ns]"),
-            "starts": starter.astype(np.int64),
-            "answers": (~starter).astype(np.int64),
-        }
-    )
-    return frame.groupby(["pid", "day"], as_index=False)[["starts", "answers"]].sum()
+    keys = pids[keep] * width + (days[keep] - day_number(lo))
+    return sum_by_key(keys, np.column_stack([starter, ~starter]).astype(np.int64))
 
 
 def compute_participation_profile(

@@ -11,6 +11,7 @@ import pandas as pd
 from errors import MetricError
 from metrics.attribution import CROSS
 from metrics.calendar import day_number
+from metrics.facts import KINDS
 
 GRAINS = ("week", "month")
 UNKNOWN = "Unknown"
@@ -52,8 +53,16 @@ def empty(columns: list[str]) -> pd.DataFrame:
 
 
 def as_days(values: Any) -> np.ndarray:
-    """Values (dates, timestamps, datetime64) as a datetime64[D] array."""
-    return np.asarray(pd.to_datetime(np.asarray(values)).values, dtype="datetime64[D]")
+    """Days as datetime64[D]: from datetime64, dates, or integer day numbers (since 1970)."""
+    array = np.asarray(values)
+    if np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.datetime64):
+        return array.astype("datetime64[D]")
+    return np.asarray(pd.to_datetime(array).values, dtype="datetime64[D]")
+
+
+def numbers(values: Any) -> np.ndarray:
+    """Days as int64 day numbers (days since 1970-01-01)."""
+    return as_days(values).astype(np.int64)
 
 
 def period_of(days: Any, grain: str) -> np.ndarray:
@@ -98,26 +107,21 @@ def periods_between(lo: dt.date, hi: dt.date, grain: str) -> np.ndarray:
     return np.arange(first, last + DAY, 7 * DAY)
 
 
-def period_days(period: np.datetime64, grain: str, lo: dt.date, hi: dt.date) -> np.ndarray:
-    """The days of one period that fall inside [lo, hi]."""
-    first = max(as_days([period])[0], np.datetime64(lo, "D"))
-    last = min(next_period(np.array([period]), grain)[0] - DAY, np.datetime64(hi, "D"))
-    return np.arange(first, last + DAY, DAY)
-
-
 def last_days(periods: np.ndarray, grain: str, hi: dt.date) -> np.ndarray:
     """The last day of each period, clipped to `hi`."""
     return np.minimum(next_period(periods, grain) - DAY, np.datetime64(hi, "D"))
 
 
-def groups_of(facts: Any, by: str, pids: np.ndarray, days: np.ndarray) -> np.ndarray:
+def groups_of(facts: Any, by: str, pids: np.ndarray, days: Any) -> np.ndarray:
     """Group labels of `by` for person-days ('All' for all); unknown senders (pid -1) → Unknown."""
-    pids = np.asarray(pids)
-    out = np.full(len(pids), UNKNOWN if by != "all" else "All", dtype=object)
+    pids = np.asarray(pids, dtype=np.int64)
+    days = numbers(days)
     known = pids >= 0
-    if known.any():
-        stamps = as_days(days)[known].astype("datetime64[ns]")
-        out[known] = np.asarray(facts.group_of(by, pids[known], stamps), dtype=object)
+    if known.all():
+        return np.asarray(facts.group_of(by, pids, days), dtype=object)
+    out = np.empty(len(pids), dtype=object)
+    out[~known] = UNKNOWN if by != "all" else "All"
+    out[known] = np.asarray(facts.group_of(by, pids[known], days[known]), dtype=object)
     return out
 
 
@@ -137,11 +141,22 @@ def people_by_period(
     pieces = b - a + 1
     owner = np.repeat(np.arange(len(pids)), pieces)
     offset = np.arange(int(pieces.sum())) - np.repeat(np.cumsum(pieces) - pieces, pieces)
-    frame = pd.DataFrame({"index": a[owner] + offset, "pid": pids[owner]}).drop_duplicates()
-    periods = period_start(frame["index"].to_numpy(), grain)
-    frame = pd.DataFrame({"period": periods.astype("datetime64[ns]"), "pid": frame["pid"]})
-    frame["group"] = groups_of(facts, by, frame["pid"].to_numpy(), last_days(periods, grain, hi))
-    return frame.reset_index(drop=True)
+    index, pid = unique_pairs(a[owner] + offset, pids[owner])
+    periods = period_start(index, grain)
+    frame = pd.DataFrame({"period": periods.astype("datetime64[ns]"), "pid": pid})
+    frame["group"] = groups_of(facts, by, pid, last_days(periods, grain, hi))
+    return frame
+
+
+def unique_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (first, second) pairs of non-negative-offset integers, sorted."""
+    first, second = np.asarray(first, dtype=np.int64), np.asarray(second, dtype=np.int64)
+    if len(first) == 0:
+        return first, second
+    lo1, lo2 = first.min(), second.min()
+    width = np.int64(second.max() - lo2 + 1)
+    keys = np.unique((first - lo1) * width + (second - lo2))
+    return keys // width + lo1, keys % width + lo2
 
 
 def members_by_period(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: str) -> pd.DataFrame:
@@ -157,16 +172,33 @@ def workforce_by_period(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: st
 
 
 def member_days(facts: Any, lo: dt.date, hi: dt.date) -> pd.DataFrame:
-    """Activity rows in [lo, hi] on days the person was a member, with an `engaged` flag."""
-    act = facts.activity
-    days = as_days(act["day"])
-    keep = (days >= np.datetime64(lo, "D")) & (days <= np.datetime64(hi, "D"))
-    act = act.loc[keep]
-    if len(act):
-        act = act.loc[np.asarray(facts.member_mask(act["pid"].to_numpy(), act["day"].to_numpy()))]
-    act = act.copy()
-    act["engaged"] = (act["posts"] + act["replies"] + act["reactions"]).to_numpy() > 0
-    return act
+    """Activity rows of [lo, hi] on days the person was a member, sorted by (pid, day).
+
+    Columns: pid, day (int64 day number), posts, replies, reactions, reads, engaged (bool).
+    """
+    days = np.asarray(facts.activity_days(), dtype=np.int64)
+    rows = np.flatnonzero((days >= day_number(lo)) & (days <= day_number(hi)))
+    pids = facts.activity["pid"].to_numpy(dtype=np.int64)[rows]
+    member = np.asarray(facts.member_mask(pids, days[rows]), dtype=bool)
+    rows = rows[member]
+    counts = facts.activity[list(KINDS)].to_numpy(dtype=np.int64)[rows]
+    frame = pd.DataFrame(counts, columns=list(KINDS))
+    frame.insert(0, "day", days[rows])
+    frame.insert(0, "pid", pids[member])
+    frame["engaged"] = counts[:, :3].sum(axis=1) > 0
+    return frame
+
+
+def sum_by_key(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys, column sums of `values` per key) of integer keys, sorted or not."""
+    keys = np.asarray(keys, dtype=np.int64)
+    if len(keys) and (np.diff(keys) < 0).any():
+        order = np.argsort(keys, kind="stable")
+        keys, values = keys[order], values[order]
+    if len(keys) == 0:
+        return keys, values.reshape(0, *values.shape[1:])
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return keys[starts], np.add.reduceat(values, starts, axis=0)
 
 
 def count_by(
