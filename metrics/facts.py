@@ -19,6 +19,7 @@ from metrics.calendar import (
     local_day_numbers,
     parse_days,
 )
+from metrics.factload import fetch_activity, rows_frame
 from metrics.membership import Membership
 from settings import Settings
 from store.models import Account, DailyActivity, Message, Person, PersonAttribute, RosterSnapshot
@@ -135,30 +136,14 @@ def data_range(conn: Connection, zone: ZoneInfo) -> tuple[dt.date, dt.date] | No
 
 def load_activity(conn: Connection, index: pd.Index, start: dt.date, end: dt.date) -> pd.DataFrame:
     """Person-day activity of [start, end], MAX over sources per kind, sorted by (pid, day)."""
-    query = select(
-        DailyActivity.person_key, cast(DailyActivity.day, String), *[
-            getattr(DailyActivity, k) for k in KINDS
-        ]
-    ).where(DailyActivity.day >= start, DailyActivity.day <= end)
     base = day_number(start)
     width = np.int64(day_number(end) - base + 1)
-    parts = []
-    result = conn.execute(query)
-    while chunk := result.fetchmany(FETCH):
-        frame = pd.DataFrame(chunk, columns=["person_key", "day", *KINDS])
-        pid = index.get_indexer(frame["person_key"]).astype(np.int64)
-        frame = frame[pid >= 0]
-        pid = pid[pid >= 0]
-        codes, uniques = pd.factorize(frame["day"])
-        days = parse_days(pd.Series(uniques))[codes] - base
-        counts = frame[list(KINDS)].fillna(0).to_numpy(dtype=np.int64)
-        parts.append((pid * width + days, counts))
-    if not parts:
-        return _empty_activity()
-    key = np.concatenate([p[0] for p in parts])
-    counts = np.concatenate([p[1] for p in parts])
+    pid, days, counts = fetch_activity(conn, index, start, end)
     keep = counts.sum(axis=1) > 0
-    key, counts = key[keep], counts[keep]
+    key = pid[keep] * width + (days[keep] - base)
+    counts = counts[keep]
+    if len(key) == 0:
+        return _empty_activity()
     order = np.argsort(key, kind="stable")
     key, counts = key[order], counts[order]
     first = np.ones(len(key), dtype=bool)
@@ -193,10 +178,10 @@ def _load_accounts(conn: Connection, index: pd.Index, zone: ZoneInfo) -> pd.Data
             Account.updated_at,
         )
     ).all()
-    frame = pd.DataFrame(
+    frame = rows_frame(
         rows,
-        columns=["platform", "person_key", "has_user_record", "joined_at", "suspended_at",
-                 "deleted_at", "department", "updated_at"],
+        ["platform", "person_key", "has_user_record", "joined_at", "suspended_at",
+         "deleted_at", "department", "updated_at"],
     )
     frame["pid"] = index.get_indexer(frame["person_key"])
     frame = frame[frame["pid"] >= 0].copy()
@@ -239,7 +224,7 @@ def _earlier_first_activity(conn: Connection, start: dt.date) -> pd.DataFrame:
         .where(DailyActivity.day < start, any_count)
         .group_by(DailyActivity.person_key)
     ).all()
-    earlier = pd.DataFrame(rows, columns=["person_key", "first"])
+    earlier = rows_frame(rows, ["person_key", "first"])
     earlier["first"] = parse_days(earlier["first"])
     return earlier
 
@@ -248,7 +233,7 @@ def _load_attribution(conn: Connection, index: pd.Index, accounts: pd.DataFrame)
     as_of = [day_number(_as_date(d)) for d in conn.scalars(
         select(RosterSnapshot.as_of).order_by(RosterSnapshot.as_of)
     )]
-    rows = pd.DataFrame(
+    rows = rows_frame(
         conn.execute(
             select(
                 PersonAttribute.person_key,
@@ -257,7 +242,7 @@ def _load_attribution(conn: Connection, index: pd.Index, accounts: pd.DataFrame)
                 PersonAttribute.value,
             )
         ).all(),
-        columns=["person_key", "attribute", "valid_from", "value"],
+        ["person_key", "attribute", "valid_from", "value"],
     )
     snapshots = np.array(as_of, dtype=np.int64)
     frame = pd.DataFrame(
@@ -297,10 +282,9 @@ def _load_messages(
             or_(Message.message_type.is_(None), Message.message_type != "system"),
         )
     ).all()
-    frame = pd.DataFrame(
+    frame = rows_frame(
         rows,
-        columns=["message_id", "thread_id", "replied_to_id", "person_key", "created_at",
-                 "is_starter"],
+        ["message_id", "thread_id", "replied_to_id", "person_key", "created_at", "is_starter"],
     )
     if frame.empty:
         return _no_messages()

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, String, cast, func, select
 
 from errors import MetricError
 from metrics.attribution import CROSS
+from metrics.factload import rows_frame
 from metrics.privacy import SUPPRESSED, suppress
 from metrics.refresh import is_stale, read_state, refresh
 from metrics.trends import GRAINS, STORED, add_changes, derive, period_start, to_periods
@@ -185,7 +186,7 @@ def _daily(
             )
             if not present:
                 raise MetricError(f"breakdown {by!r} cannot be filtered by {attribute!r}")
-    frame = pd.DataFrame(rows, columns=["day", "group", *STORED])
+    frame = rows_frame(rows, ["day", "group", *STORED])
     frame["day"] = pd.to_datetime(frame["day"].str[:10], format="%Y-%m-%d")
     for column in STORED:
         frame[column] = frame[column].astype(np.int64)

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, String, cast, delete, func, select
 from ingest.activity import rebuild_message_activity
 from metrics.attribution import ALL, CROSS
 from metrics.calendar import day_number, from_day_number, parse_days
+from metrics.factload import bulk_insert, rows_frame
 from metrics.facts import Facts, data_range, load_facts
 from metrics.trends import LOOKBACK, STORED, compute_daily
 from settings import Settings
@@ -24,7 +25,6 @@ from store.models import DailyActivity, RefreshQueue, RosterSnapshot
 from store.upsert import upsert
 
 FILTER_ATTRIBUTE = "region"  # pages filter any breakdown by region: materialise `x@region`
-INSERT_CHUNK = 5000
 STATE_ID = 1
 
 
@@ -147,22 +147,14 @@ def materialised_dimensions(attributes: list[str]) -> list[str]:
 def _insert(conn: Connection, dimension: str, frame: pd.DataFrame) -> None:
     if frame.empty:
         return
-    out = pd.DataFrame(
-        {
-            "dimension": dimension,
-            "day": pd.to_datetime(frame["day"]).dt.date,
-            "grp": frame["group"].astype(str),
-            "sub": frame["sub"].astype(str) if "sub" in frame.columns else "",
-        }
-    )
-    for column in STORED:
-        out[column] = frame[column].astype(np.int64)
-    records = out.to_dict("records")
-    for row in records:
-        for column in STORED:
-            row[column] = int(row[column])
-    for start in range(0, len(records), INSERT_CHUNK):
-        conn.execute(AggEngagement.__table__.insert(), records[start:start + INSERT_CHUNK])
+    days = [d.isoformat() for d in pd.to_datetime(frame["day"]).dt.date]
+    if conn.dialect.name == "postgresql":
+        days = list(pd.to_datetime(frame["day"]).dt.date)
+    subs = frame["sub"].astype(str).tolist() if "sub" in frame.columns else [""] * len(frame)
+    values = [frame[c].to_numpy(dtype=np.int64).tolist() for c in STORED]
+    rows = list(zip([dimension] * len(frame), days, frame["group"].astype(str).tolist(), subs,
+                    *values, strict=True))
+    bulk_insert(conn, "agg_engagement", ["dimension", "day", "grp", "sub", *STORED], rows)
 
 
 def _state(conn: Connection) -> Any:
@@ -230,7 +222,7 @@ def _known_first_activity(engine: Engine, lo: dt.date, hi: dt.date) -> pd.DataFr
         rows = conn.execute(
             select(AggFirstActivity.person_key, cast(AggFirstActivity.first_day, String))
         ).all()
-        cache = pd.DataFrame(rows, columns=["person_key", "first"])
+        cache = rows_frame(rows, ["person_key", "first"])
         cache["first"] = parse_days(cache["first"])
         inside = cache[(cache["first"] >= start) & (cache["first"] <= end)]["person_key"].tolist()
         later = []
@@ -242,7 +234,7 @@ def _known_first_activity(engine: Engine, lo: dt.date, hi: dt.date) -> pd.DataFr
                 .group_by(DailyActivity.person_key)
             ).all()
     outside = cache[(cache["first"] < start) | (cache["first"] > end)]
-    after = pd.DataFrame(later, columns=["person_key", "first"])
+    after = rows_frame(later, ["person_key", "first"])
     after["first"] = parse_days(after["first"])
     return pd.concat([outside, after], ignore_index=True)
 
@@ -250,10 +242,9 @@ def _known_first_activity(engine: Engine, lo: dt.date, hi: dt.date) -> pd.DataFr
 def _save_first_activity(conn: Connection, facts: Facts) -> None:
     """Replace the cache with the facts' all-time first activity days."""
     firsts = facts.first_activity
-    rows = [
-        {"person_key": facts.person_keys[pid], "first_day": from_day_number(day)}
-        for pid, day in zip(firsts["pid"].tolist(), firsts["first"].tolist(), strict=True)
-    ]
+    days = [from_day_number(d) for d in firsts["first"].tolist()]
+    rows = list(zip(facts.person_keys[firsts["pid"].to_numpy()].tolist(),
+                    days if conn.dialect.name == "postgresql" else [d.isoformat() for d in days],
+                    strict=True))
     conn.execute(delete(AggFirstActivity))
-    for start in range(0, len(rows), INSERT_CHUNK):
-        conn.execute(AggFirstActivity.__table__.insert(), rows[start:start + INSERT_CHUNK])
+    bulk_insert(conn, "agg_first_activity", ["person_key", "first_day"], rows)
