@@ -17,6 +17,7 @@ GROUPS_REQUIRED = ("id", "name")
 TRUE = frozenset({"true", "t", "1", "yes"})
 FALSE = frozenset({"false", "f", "0", "no"})
 MAX_ID = 64
+_fromiso = dt.datetime.fromisoformat
 
 
 def positions(header: Sequence[str], names: Sequence[str]) -> list[int]:
@@ -36,6 +37,20 @@ def padded(rows: Iterator[list[str]], width: int) -> Iterator[list[str]]:
             row = (row + [""] * width)[:width]
         row.append("")
         yield row
+
+
+def parse_utc(text: str) -> dt.datetime | None:
+    """`parse_timestamp`, with a fast path for the two common UTC forms (`…Z`, `… +0000`)."""
+    if len(text) == 20 and text[19] == "Z":
+        core = text[:19]
+    elif len(text) == 25 and text.endswith(" +0000"):
+        core = text[:19].replace("/", "-")
+    else:
+        return parse_timestamp(text)
+    try:
+        return _fromiso(core)
+    except ValueError:
+        return parse_timestamp(text)
 
 
 def parse_bool(text: str) -> bool | None:
@@ -85,7 +100,7 @@ def parse_message(row: list[str], c: MessageColumns) -> tuple[dict[str, Any], st
     """A messages row (person_key still None), the sender's email and the sender's name."""
     mid = parse_id(row[c.id], "message id")
     tid = parse_id(row[c.thread_id], "thread_id")
-    created = parse_timestamp(row[c.created_at])
+    created = parse_utc(row[c.created_at])
     if created is None:
         raise SkippableRecord(f"message {mid}: no created_at")
     message = {
@@ -102,7 +117,7 @@ def parse_message(row: list[str], c: MessageColumns) -> tuple[dict[str, Any], st
         "in_private_group": parse_bool(row[c.in_private_group]),
         "in_private_conversation": parse_bool(row[c.in_private_conversation]),
         "created_at": created,
-        "deleted_at": parse_timestamp(row[c.deleted_at]),
+        "deleted_at": parse_utc(row[c.deleted_at]),
     }
     return message, row[c.sender_email].strip(), row[c.sender_name].strip()
 

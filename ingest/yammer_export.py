@@ -21,10 +21,11 @@ from ingest.export_zip import read_export
 from ingest.runner import Window, Writer
 from settings import Settings
 from store.models import Account, DailyActivity, Group, Message, Person
+from store.upsert import dedupe
 
 CHUNK = 20_000
 LOOKUP = 5_000
-REBUILD_SPAN_DAYS = 7
+REBUILD_SPAN_DAYS = 14
 ACTIVITY_SOURCES = (EXPORT_ACTIVITY, "graph_yammer_activity")
 PERMISSION = "a verified admin's token (Yammer access_as_user via an Entra app)"
 USER_FACTS = ("person_key", "has_user_record", "state", "joined_at", "suspended_at", "deleted_at",
@@ -211,8 +212,27 @@ class ExportLoad:
                     unlinked.append(person)
             rows.append(message)
         self.writer.save_people(unlinked)
-        self.writer.upsert(Message.__table__, rows)
+        self._save_messages(rows)
         self._note_days([m["created_at"] for m in rows])
+
+    def _save_messages(self, rows: list[dict[str, Any]]) -> None:
+        """Plain INSERT for ids not stored yet (twice as fast on SQLite), upsert for the rest."""
+        if self.writer.erased:
+            rows = [r for r in rows if r["person_key"] not in self.writer.erased]
+        rows = dedupe(rows, ("platform", "message_id"))
+        stored: set[str] = set()
+        for part in _batches([r["message_id"] for r in rows], LOOKUP):
+            stored.update(self.conn.scalars(
+                select(Message.message_id).where(
+                    Message.platform == ycsv.PLATFORM, Message.message_id.in_(part)
+                )
+            ))
+        fresh = [r for r in rows if r["message_id"] not in stored]
+        if fresh:
+            self.conn.execute(Message.__table__.insert(), fresh)
+            self.writer.result.rows_written += len(fresh)
+        if stored:
+            self.writer.upsert(Message.__table__, [r for r in rows if r["message_id"] in stored])
 
     def _resolve_senders(self, senders: dict[str, tuple[str, str]]) -> None:
         """Sender id → person key: a stored Yammer account, else the email, else the id."""
