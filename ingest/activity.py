@@ -42,7 +42,10 @@ def rebuild_message_activity(
         lo = dt.datetime.combine(wanted[0] - dt.timedelta(days=1), dt.time())
         hi = dt.datetime.combine(wanted[-1] + dt.timedelta(days=2), dt.time())
         query = query.where(and_(Message.created_at >= lo, Message.created_at < hi))
-    frame = pd.DataFrame(conn.execute(query).all(), columns=["person_key", "created_at", "starter"])
+    # plain tuples: pandas probing SQLAlchemy Row objects costs ~20 µs a row
+    frame = pd.DataFrame(
+        [tuple(r) for r in conn.execute(query)], columns=["person_key", "created_at", "starter"]
+    )
     clear = delete(DailyActivity).where(DailyActivity.source == SOURCE)
     if wanted is not None:
         if not wanted:
