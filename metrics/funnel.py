@@ -109,7 +109,7 @@ LIFECYCLE_COLUMNS = ["period", "group", "members", "engaged", *_STATES]
 
 
 def engaged_periods(act: pd.DataFrame, grain: str) -> pd.DataFrame:
-    """Distinct (period index, pid) with an engaged member day in `act` (see member_days)."""
+    """Distinct (period index, pid) with an engaged member day in `act`, by pid then period."""
     engaged = act["engaged"].to_numpy()
     index, pid = unique_pairs(
         period_index(act["day"].to_numpy()[engaged], grain), act["pid"].to_numpy()[engaged]
@@ -221,7 +221,6 @@ def compute_lifecycle(
     if lo > hi:
         return empty(LIFECYCLE_COLUMNS)
     history = engaged_periods(member_days(facts, min(facts.start, lo), hi), grain)
-    history = history.sort_values(["pid", "index"], kind="mergesort")
     index, pid = history["index"].to_numpy(), history["pid"].to_numpy()
     same = np.zeros(len(pid), dtype=bool)
     same[1:] = pid[1:] == pid[:-1]

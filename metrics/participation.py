@@ -99,29 +99,30 @@ def member_periods(
     engager days summed over the period's member days."""
     first, width = day_number(lo), day_number(hi) - day_number(lo) + 1
     act = member_days(facts, lo, hi)
-    keys = act["pid"].to_numpy() * width + (act["day"].to_numpy() - first)
-    counts = act[list(KINDS)].to_numpy(dtype=np.int64)
-    message_keys, message_counts = message_days(facts, lo, hi, width)
+    keys = act["pid"].to_numpy().astype(np.int64) * width + (act["day"].to_numpy() - first)
+    columns = [act[k].to_numpy().astype(np.int64) for k in KINDS]
+    message_keys, (starts, answers) = message_days(facts, lo, hi, width)
     at = np.searchsorted(keys, message_keys)
     found = at < len(keys)
     found[found] = keys[at[found]] == message_keys[found]
-    ours = np.zeros((len(keys), 2), dtype=np.int64)
-    ours[at[found]] = message_counts[found]
-    keys = np.r_[keys, message_keys[~found]]
-    counts = np.vstack([counts, np.zeros((int((~found).sum()), len(KINDS)), dtype=np.int64)])
-    ours = np.vstack([ours, message_counts[~found]])
-    posts, replies, reactions, reads = counts.T
-    starts, answers = ours.T
+    ours = [np.zeros(len(keys), dtype=np.int64) for _ in range(2)]
+    ours[0][at[found]], ours[1][at[found]] = starts[found], answers[found]
+    if not found.all():  # messages on days without an activity row
+        extra = ~found
+        keys = np.r_[keys, message_keys[extra]]
+        columns = [np.r_[c, np.zeros(int(extra.sum()), dtype=np.int64)] for c in columns]
+        ours = [np.r_[ours[0], starts[extra]], np.r_[ours[1], answers[extra]]]
+    posts, replies, reactions, reads = columns
     # Posted messages per day: the Graph count (threads and replies together) or the stored
     # messages, whichever saw more; whatever is not a stored thread start is a reply.
-    replies = np.maximum(np.maximum(posts, starts + answers) - starts, replies)
-    engager = (reactions + replies > 0).astype(np.int64)
+    replies = np.maximum(np.maximum(posts, ours[0] + ours[1]) - ours[0], replies)
+    engager = reactions + replies > 0
     pids, days = keys // width, keys % width + first
     base = int(period_index(np.array([first]), grain)[0])
     periods = int(period_index(np.array([first + width - 1]), grain)[0]) - base + 1
-    period_keys = pids * periods + (period_index(days, grain) - base)
     unique, sums = sum_by_key(
-        period_keys, np.column_stack([starts, replies, reactions, reads, engager])
+        pids * periods + (period_index(days, grain) - base),
+        [ours[0], replies, reactions, reads, engager],
     )
     members = members_by_period(facts, by, lo, hi, grain)
     wanted = members["pid"].to_numpy() * periods + (
@@ -130,16 +131,18 @@ def member_periods(
     at = np.searchsorted(unique, wanted)
     hit = at < len(unique)
     hit[hit] = unique[at[hit]] == wanted[hit]
-    values = np.zeros((len(members), sums.shape[1]), dtype=np.int64)
-    values[hit] = sums[at[hit]]
-    for i, column in enumerate(["starts", "replies", "reactions", "reads", "engager_days"]):
-        members[column] = values[:, i]
+    for column, total in zip(
+        ["starts", "replies", "reactions", "reads", "engager_days"], sums, strict=True
+    ):
+        values = np.zeros(len(members), dtype=np.int64)
+        values[hit] = total[at[hit]]
+        members[column] = values
     return members
 
 
 def message_days(
     facts: Any, lo: dt.date, hi: dt.date, width: int
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """(keys pid × width + day offset, [thread starts, replies]) of stored messages on member
     days of [lo, hi], sorted by key."""
     messages = facts.messages
@@ -150,7 +153,7 @@ def message_days(
         keep[keep] = facts.member_mask(pids[keep], days[keep])
     starter = messages["is_starter"].to_numpy(dtype=bool)[keep]
     keys = pids[keep] * width + (days[keep] - day_number(lo))
-    return sum_by_key(keys, np.column_stack([starter, ~starter]).astype(np.int64))
+    return sum_by_key(keys, [starter, ~starter])
 
 
 def compute_participation_profile(

@@ -149,14 +149,20 @@ def people_by_period(
 
 
 def unique_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct (first, second) pairs of non-negative-offset integers, sorted."""
+    """Distinct (first, second) integer pairs, ordered by (second, first).
+
+    Pairs already in that order (activity is sorted by pid, then day) cost one pass.
+    """
     first, second = np.asarray(first, dtype=np.int64), np.asarray(second, dtype=np.int64)
     if len(first) == 0:
         return first, second
-    lo1, lo2 = first.min(), second.min()
-    width = np.int64(second.max() - lo2 + 1)
-    keys = np.unique((first - lo1) * width + (second - lo2))
-    return keys // width + lo1, keys % width + lo2
+    lo1 = first.min()
+    width = np.int64(first.max() - lo1 + 1)
+    keys = second * width + (first - lo1)
+    if (np.diff(keys) < 0).any():
+        keys = np.sort(keys)
+    keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
+    return keys % width + lo1, keys // width
 
 
 def members_by_period(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: str) -> pd.DataFrame:
@@ -176,29 +182,38 @@ def member_days(facts: Any, lo: dt.date, hi: dt.date) -> pd.DataFrame:
 
     Columns: pid, day (int64 day number), posts, replies, reactions, reads, engaged (bool).
     """
+    activity = facts.activity
     days = np.asarray(facts.activity_days(), dtype=np.int64)
-    rows = np.flatnonzero((days >= day_number(lo)) & (days <= day_number(hi)))
-    pids = facts.activity["pid"].to_numpy(dtype=np.int64)[rows]
-    member = np.asarray(facts.member_mask(pids, days[rows]), dtype=bool)
-    rows = rows[member]
-    counts = facts.activity[list(KINDS)].to_numpy(dtype=np.int64)[rows]
-    frame = pd.DataFrame(counts, columns=list(KINDS))
-    frame.insert(0, "day", days[rows])
-    frame.insert(0, "pid", pids[member])
-    frame["engaged"] = counts[:, :3].sum(axis=1) > 0
+    pids = activity["pid"].to_numpy()
+    keep = (days >= day_number(lo)) & (days <= day_number(hi))
+    keep &= np.asarray(facts.member_mask(pids, days), dtype=bool)
+    every = bool(keep.all())
+    frame = pd.DataFrame(
+        {
+            "pid": pids if every else pids[keep],
+            "day": days if every else days[keep],
+            **{k: activity[k].to_numpy() if every else activity[k].to_numpy()[keep]
+               for k in KINDS},
+        }
+    )
+    frame["engaged"] = (frame["posts"].to_numpy() > 0) | (frame["replies"].to_numpy() > 0) | (
+        frame["reactions"].to_numpy() > 0
+    )
     return frame
 
 
-def sum_by_key(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(distinct keys, column sums of `values` per key) of integer keys, sorted or not."""
+def sum_by_key(
+    keys: np.ndarray, values: list[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(distinct keys, sums of each array in `values` per key) of integer keys."""
     keys = np.asarray(keys, dtype=np.int64)
     if len(keys) and (np.diff(keys) < 0).any():
         order = np.argsort(keys, kind="stable")
-        keys, values = keys[order], values[order]
+        keys, values = keys[order], [v[order] for v in values]
     if len(keys) == 0:
-        return keys, values.reshape(0, *values.shape[1:])
+        return keys, [np.zeros(0, dtype=np.int64) for _ in values]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    return keys[starts], np.add.reduceat(values, starts, axis=0)
+    return keys[starts], [np.add.reduceat(np.asarray(v, dtype=np.int64), starts) for v in values]
 
 
 def count_by(
