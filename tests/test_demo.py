@@ -163,6 +163,10 @@ def test_user_states_cover_pending_suspended_and_deleted(demo: DemoFiles) -> Non
             states["active"] += 1
     assert states["pending"] >= 3 and states["suspended"] >= 1 and states["deleted"] >= 1
     assert states["active"] == MEMBERS - 2  # two activity-only senders have no user record
+    joined = sorted(_when(u["joined_at"]).date() for u in latest.values() if u["joined_at"])
+    launch = END - dt.timedelta(days=DAYS - 1)
+    assert joined[0] == launch
+    assert joined[len(joined) // 2] < launch + dt.timedelta(days=10)  # front-loaded
     senders = {m["sender_email"] for m in _messages(demo).values()}
     assert len(senders - {u["email"] for u in latest.values()}) == 2
 
