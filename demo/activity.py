@@ -175,7 +175,7 @@ class Simulation:
             s_time, np.where(joined_today[starters], org.join_second[starters] + 60, 0)
         )
         is_dm = rng.random(len(starters)) < DM_SHARE
-        recipient = people[rng.integers(0, len(people), len(starters))]
+        recipient = people[rng.integers(0, max(len(people), 1), len(starters))]
         is_dm &= recipient != starters
         recipient = np.where(is_dm, recipient, -1).astype(np.int32)
         group = self._pick_groups(t, starters, dept)
