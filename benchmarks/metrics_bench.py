@@ -261,7 +261,7 @@ def load(engine: Any, org: dict[str, Any]) -> int:
 
 def _copy_facts(engine: Any, source: str, frame: pd.DataFrame, keys: np.ndarray) -> None:
     days = np.array([(START + dt.timedelta(days=d)).isoformat() for d in range(DAYS + 1)])
-    frame = frame.sort_values(["pid", "day"])
+    frame = frame.sort_values(["day", "pid"])  # as daily reports arrive
     columns = "source, person_key, day, posts, replies, reactions, reads"
     raw = engine.raw_connection()
     try:

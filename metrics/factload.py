@@ -24,7 +24,7 @@ SELECT p.rowid,
        min(d.posts, {CAP}) + min(d.replies, {CAP}) * {1 << BITS}
          + min(d.reactions, {CAP}) * {1 << 2 * BITS} + min(d.reads, {CAP}) * {1 << 3 * BITS}
 FROM daily_activity d JOIN people p ON p.person_key = d.person_key
-WHERE d.day >= ? AND d.day <= ?
+{{where}}
 """
 
 POSTGRES_ACTIVITY = f"""
@@ -36,7 +36,7 @@ COPY (
   FROM daily_activity d
   JOIN (SELECT person_key, row_number() OVER (ORDER BY person_key) - 1 AS pid FROM people) p
     ON p.person_key = d.person_key
-  WHERE d.day >= DATE '{{start}}' AND d.day <= DATE '{{end}}'
+  {{where}}
 ) TO STDOUT
 """
 
@@ -48,23 +48,31 @@ def fetch_activity(
 
     On PostgreSQL pids follow `ORDER BY person_key`, the order `index` was read in.
     """
+    lo, hi = conn.exec_driver_sql("SELECT min(day), max(day) FROM daily_activity").one()
+    covered = lo is None or (str(lo)[:10] >= start.isoformat() and str(hi)[:10] <= end.isoformat())
     if conn.dialect.name == "postgresql":
-        table = _postgres(conn, start, end)
+        table = _postgres(conn, start, end, covered)
     else:
-        table = _sqlite(conn, index, start, end)
+        table = _sqlite(conn, index, start, end, covered)
     packed = table[:, 2]
     counts = np.stack([(packed >> (BITS * i)) & CAP for i in range(4)], axis=1)
     return table[:, 0], table[:, 1], counts
 
 
-def _sqlite(conn: Connection, index: pd.Index, start: dt.date, end: dt.date) -> np.ndarray:
+def _sqlite(
+    conn: Connection, index: pd.Index, start: dt.date, end: dt.date, covered: bool
+) -> np.ndarray:
     raw = conn.connection.driver_connection
     assert raw is not None
     people = raw.execute("SELECT rowid, person_key FROM people").fetchall()
     rowids = np.array([r[0] for r in people], dtype=np.int64)
     to_pid = np.full(int(rowids.max(initial=0)) + 1, -1, dtype=np.int64)
     to_pid[rowids] = index.get_indexer([r[1] for r in people])
-    cursor = raw.execute(SQLITE_ACTIVITY, (start.isoformat(), end.isoformat()))
+    # A range covering every day reads the table in storage order, not through the day index.
+    where, args = ("", ()) if covered else (
+        "WHERE d.day >= ? AND d.day <= ?", (start.isoformat(), end.isoformat())
+    )
+    cursor = raw.execute(SQLITE_ACTIVITY.format(where=where), args)
     parts = []
     while rows := cursor.fetchmany(FETCH):
         parts.append(np.array(rows, dtype=np.int64))
@@ -76,11 +84,14 @@ def _sqlite(conn: Connection, index: pd.Index, start: dt.date, end: dt.date) -> 
     return table[table[:, 0] >= 0]
 
 
-def _postgres(conn: Connection, start: dt.date, end: dt.date) -> np.ndarray:
+def _postgres(conn: Connection, start: dt.date, end: dt.date, covered: bool) -> np.ndarray:
     raw = conn.connection.driver_connection
     assert raw is not None
     buffer = io.BytesIO()
-    sql = POSTGRES_ACTIVITY.format(start=start.isoformat(), end=end.isoformat())
+    where = "" if covered else (
+        f"WHERE d.day >= DATE '{start.isoformat()}' AND d.day <= DATE '{end.isoformat()}'"
+    )
+    sql = POSTGRES_ACTIVITY.format(where=where)
     with raw.cursor() as cursor, cursor.copy(sql) as copy:
         for block in copy:
             buffer.write(block)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ from errors import MetricError
 from metrics.attribution import CROSS
 from metrics.factload import rows_frame
 from metrics.privacy import SUPPRESSED, suppress
-from metrics.refresh import is_stale, read_state, refresh
+from metrics.refresh import current_state, read_state, refresh
 from metrics.trends import GRAINS, STORED, add_changes, derive, period_start, to_periods
 from settings import Settings
 from store.aggregates import AggEngagement
@@ -41,32 +42,43 @@ PERIOD_COLUMNS = [
 ]
 
 
-def ensure_fresh(engine: Engine, settings: Settings) -> None:
-    """Run an incremental refresh first when ingests queued changes since the last one."""
-    if not is_stale(engine, settings):
-        return
+def ensure_fresh(engine: Engine, settings: Settings) -> Any:
+    """Run an incremental refresh first when ingests queued changes; returns the watermark."""
+    with engine.connect() as conn:
+        state = current_state(conn, settings)
+    if state is not None:
+        return state
     try:
         refresh(engine, settings)
     except LockHeld:
         pass  # another process is refreshing right now; read what is there
+    return read_state(engine)
 
 
 def dimensions(engine: Engine, settings: Settings) -> list[str]:
     """Breakdowns available: 'all' and every HR attribute (crosses `a@region` excluded)."""
-    ensure_fresh(engine, settings)
-    state = read_state(engine)
+    return _dimensions(ensure_fresh(engine, settings))
+
+
+def data_span(engine: Engine, settings: Settings) -> tuple[dt.date, dt.date] | None:
+    """First and last local day with materialised data, or None when there is none."""
+    return _span(ensure_fresh(engine, settings))
+
+
+def _dimensions(state: Any) -> list[str]:
     if state is None or not state.dimensions:
         return ["all"]
     return [d for d in state.dimensions.split(",") if CROSS not in d]
 
 
-def data_span(engine: Engine, settings: Settings) -> tuple[dt.date, dt.date] | None:
-    """First and last local day with materialised data, or None when there is none."""
-    ensure_fresh(engine, settings)
-    state = read_state(engine)
+def _span(state: Any) -> tuple[dt.date, dt.date] | None:
     if state is None or state.first_day is None or state.last_day is None:
         return None
-    return state.first_day, state.last_day
+    return _as_date(state.first_day), _as_date(state.last_day)
+
+
+def _as_date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
 def read_engagement(
@@ -155,10 +167,11 @@ def _daily(
     filters: Mapping[str, str] | None,
 ) -> tuple[pd.DataFrame, dt.date, dt.date]:
     """Stored daily rows of `by` in [start, end] (unsuppressed), with derived shares."""
-    known = dimensions(engine, settings)
+    state = ensure_fresh(engine, settings)
+    known = _dimensions(state)
     if by not in known:
         raise MetricError(f"unknown attribute {by!r}; known: {', '.join(known)}")
-    lo, hi = _range(data_span(engine, settings), start, end)
+    lo, hi = _range(_span(state), start, end)
     dimension, sub = by, ""
     if filters:
         if len(filters) > 1:

@@ -55,11 +55,18 @@ def refresh(engine: Engine, settings: Settings, full: bool = False) -> str:
 def is_stale(engine: Engine, settings: Settings) -> bool:
     """True when a refresh would change something (queue non-empty, zone or roster changed)."""
     with engine.connect() as conn:
-        state = _state(conn)
-        if state is None:
-            return True
-        queued = conn.scalar(select(func.count()).select_from(RefreshQueue))
-        return bool(queued) or state.timezone != settings.timezone or state.roster != _roster(conn)
+        return current_state(conn, settings) is None
+
+
+def current_state(conn: Connection, settings: Settings) -> Any:
+    """The watermark when nothing waits to be refreshed, else None (one round of queries)."""
+    state = _state(conn)
+    if state is None or state.timezone != settings.timezone:
+        return None
+    queued = conn.scalar(select(RefreshQueue.id).limit(1))
+    if queued is not None or state.roster != _roster(conn):
+        return None
+    return state
 
 
 def make_plan(engine: Engine, settings: Settings, full: bool) -> Plan | None:
@@ -172,14 +179,14 @@ def read_state(engine: Engine) -> Any:
 
 def _roster(conn: Connection) -> str:
     """A fingerprint of the roster snapshots: any new, replaced or removed one changes it."""
-    count, last, ingested = conn.execute(
+    count, last, ingested, total = conn.execute(
         select(
             func.count(),
             cast(func.max(RosterSnapshot.as_of), String),
             cast(func.max(RosterSnapshot.ingested_at), String),
+            func.coalesce(func.sum(RosterSnapshot.people), 0),
         )
     ).one()
-    total = conn.scalar(select(func.coalesce(func.sum(RosterSnapshot.people), 0)))
     return f"{count}:{last}:{ingested}:{total}"
 
 
