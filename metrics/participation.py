@@ -99,7 +99,8 @@ def member_periods(
     engager days summed over the period's member days."""
     first, width = day_number(lo), day_number(hi) - day_number(lo) + 1
     act = member_days(facts, lo, hi)
-    keys = act["pid"].to_numpy().astype(np.int64) * width + (act["day"].to_numpy() - first)
+    pids, days = act["pid"].to_numpy().astype(np.int64), act["day"].to_numpy()
+    keys = pids * width + (days - first)
     columns = [act[k].to_numpy().astype(np.int64) for k in KINDS]
     message_keys, (starts, answers) = message_days(facts, lo, hi, width)
     at = np.searchsorted(keys, message_keys)
@@ -110,6 +111,7 @@ def member_periods(
     if not found.all():  # messages on days without an activity row
         extra = ~found
         keys = np.r_[keys, message_keys[extra]]
+        pids, days = keys // width, keys % width + first
         columns = [np.r_[c, np.zeros(int(extra.sum()), dtype=np.int64)] for c in columns]
         ours = [np.r_[ours[0], starts[extra]], np.r_[ours[1], answers[extra]]]
     posts, replies, reactions, reads = columns
@@ -117,7 +119,6 @@ def member_periods(
     # messages, whichever saw more; whatever is not a stored thread start is a reply.
     replies = np.maximum(np.maximum(posts, ours[0] + ours[1]) - ours[0], replies)
     engager = reactions + replies > 0
-    pids, days = keys // width, keys % width + first
     base = int(period_index(np.array([first]), grain)[0])
     periods = int(period_index(np.array([first + width - 1]), grain)[0]) - base + 1
     unique, sums = sum_by_key(

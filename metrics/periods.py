@@ -84,10 +84,15 @@ def next_period(periods: np.ndarray, grain: str) -> np.ndarray:
 
 def period_index(periods: Any, grain: str) -> np.ndarray:
     """A consecutive integer per period (weeks or months since 1970) for 'previous period' tests."""
-    p = as_days(periods)
-    if grain == "month":
-        return p.astype("datetime64[M]").astype("int64")
-    return (p.astype("int64") + 3) // 7
+    d = as_days(periods).astype(np.int64)
+    if grain != "month":
+        return (d + 3) // 7
+    if len(d) < 4096:
+        return d.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    # Calendar arithmetic per element is slow: look each day up in a table of its span.
+    lo = d.min()
+    table = np.arange(lo, d.max() + 1).astype("datetime64[D]").astype("datetime64[M]")
+    return table.astype(np.int64)[d - lo]
 
 
 def period_start(indexes: np.ndarray, grain: str) -> np.ndarray:
