@@ -6,11 +6,11 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 import pandas as pd
 import requests
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 
 from errors import FatalSourceError, SkippableRecord, UptakeError
 from ingest import yammer_csv as ycsv
@@ -31,6 +31,9 @@ PERMISSION = "a verified admin's token (Yammer access_as_user via an Entra app)"
 USER_FACTS = ("person_key", "has_user_record", "state", "joined_at", "suspended_at", "deleted_at",
               "department")
 T = TypeVar("T")
+ACCOUNTS = cast(Table, Account.__table__)
+GROUPS = cast(Table, Group.__table__)
+MESSAGES = cast(Table, Message.__table__)
 
 
 class YammerExportSource:
@@ -147,7 +150,7 @@ class ExportLoad:
         header, rows = self._rows(name, raw, ycsv.GROUPS_REQUIRED)
         parse = partial(ycsv.parse_group, c=ycsv.GroupColumns.of(header))
         for chunk in self._chunks(name, rows, parse):
-            self.writer.upsert(Group.__table__, chunk)
+            self.writer.upsert(GROUPS, chunk)
 
     def save_messages(self, name: str, raw: IO[bytes]) -> None:
         """Messages.csv → messages (upserted on id, so re-delivered messages never count twice)."""
@@ -229,10 +232,10 @@ class ExportLoad:
             ))
         fresh = [r for r in rows if r["message_id"] not in stored]
         if fresh:
-            self.conn.execute(Message.__table__.insert(), fresh)
+            self.conn.execute(MESSAGES.insert(), fresh)
             self.writer.result.rows_written += len(fresh)
         if stored:
-            self.writer.upsert(Message.__table__, [r for r in rows if r["message_id"] in stored])
+            self.writer.upsert(MESSAGES, [r for r in rows if r["message_id"] in stored])
 
     def _resolve_senders(self, senders: dict[str, tuple[str, str]]) -> None:
         """Sender id → person key: a stored Yammer account, else the email, else the id."""
@@ -260,7 +263,7 @@ class ExportLoad:
                  "has_user_record": False, "updated_at": now}
             )
         self.writer.save_people(people)
-        self.writer.upsert(Account.__table__, accounts, update=())
+        self.writer.upsert(ACCOUNTS, accounts, update=())
 
     def _person(self, key: str, email: str, name: str) -> dict[str, Any]:
         plain = not self.identity.pseudonymise
@@ -285,7 +288,7 @@ class ExportLoad:
             if old is None or any(account[f] != old[f] for f in USER_FACTS):
                 self._touch_user(account, old, first_active.get(account["person_key"]))
         self.writer.save_people([person for _, person in latest.values()])
-        self.writer.upsert(Account.__table__, accounts)
+        self.writer.upsert(ACCOUNTS, accounts)
         for account in accounts:
             old = before.get(account["account_id"])
             if old is not None and old["person_key"] != account["person_key"]:
