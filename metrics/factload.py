@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -46,22 +47,29 @@ def fetch_activity(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(pid, day number, counts[n, 4]) of every daily_activity row in [start, end].
 
-    On PostgreSQL pids follow `ORDER BY person_key`, the order `index` was read in.
     """
     lo, hi = conn.exec_driver_sql("SELECT min(day), max(day) FROM daily_activity").one()
     covered = lo is None or (str(lo)[:10] >= start.isoformat() and str(hi)[:10] <= end.isoformat())
     if conn.dialect.name == "postgresql":
-        table = _postgres(conn, start, end, covered)
+        parts = _postgres(conn, index, start, end, covered)
     else:
-        table = _sqlite(conn, index, start, end, covered)
-    packed = table[:, 2]
-    counts = np.stack([(packed >> (BITS * i)) & CAP for i in range(4)], axis=1)
-    return table[:, 0], table[:, 1], counts
+        parts = _sqlite(conn, index, start, end, covered)
+    pids, days, counts = [], [], []
+    for table in parts:  # narrow each chunk at once: 24 bytes a row instead of 56
+        pids.append(table[:, 0].astype(np.int32))
+        days.append(table[:, 1].astype(np.int32))
+        packed = table[:, 2]
+        counts.append(np.stack([(packed >> (BITS * i)) & CAP for i in range(4)], axis=1)
+                      .astype(np.int32))
+    if not pids:
+        empty = np.zeros(0, dtype=np.int32)
+        return empty, empty, np.zeros((0, 4), dtype=np.int32)
+    return np.concatenate(pids), np.concatenate(days), np.concatenate(counts)
 
 
 def _sqlite(
     conn: Connection, index: pd.Index, start: dt.date, end: dt.date, covered: bool
-) -> np.ndarray:
+) -> Iterator[np.ndarray]:
     raw = conn.connection.driver_connection
     assert raw is not None
     people = raw.execute("SELECT rowid, person_key FROM people").fetchall()
@@ -73,33 +81,51 @@ def _sqlite(
         "WHERE d.day >= ? AND d.day <= ?", (start.isoformat(), end.isoformat())
     )
     cursor = raw.execute(SQLITE_ACTIVITY.format(where=where), args)
-    parts = []
     while rows := cursor.fetchmany(FETCH):
-        parts.append(np.array(rows, dtype=np.int64))
+        table = np.array(rows, dtype=np.int64)
+        table[:, 0] = to_pid[table[:, 0]]
+        yield table[table[:, 0] >= 0]
     cursor.close()
-    if not parts:
-        return np.zeros((0, 3), dtype=np.int64)
-    table = np.concatenate(parts)
-    table[:, 0] = to_pid[table[:, 0]]
-    return table[table[:, 0] >= 0]
 
 
-def _postgres(conn: Connection, start: dt.date, end: dt.date, covered: bool) -> np.ndarray:
+def _postgres(
+    conn: Connection, index: pd.Index, start: dt.date, end: dt.date, covered: bool
+) -> Iterator[np.ndarray]:
     raw = conn.connection.driver_connection
     assert raw is not None
-    buffer = io.BytesIO()
+    with raw.cursor() as cursor:  # the row numbers COPY will use, mapped onto `index`
+        cursor.execute("SELECT person_key FROM people ORDER BY person_key")
+        to_pid = index.get_indexer([r[0] for r in cursor.fetchall()]).astype(np.int64)
     where = "" if covered else (
         f"WHERE d.day >= DATE '{start.isoformat()}' AND d.day <= DATE '{end.isoformat()}'"
     )
-    sql = POSTGRES_ACTIVITY.format(where=where)
-    with raw.cursor() as cursor, cursor.copy(sql) as copy:
+    buffer = io.BytesIO()
+    with raw.cursor() as cursor, cursor.copy(POSTGRES_ACTIVITY.format(where=where)) as copy:
         for block in copy:
             buffer.write(block)
-    if buffer.tell() == 0:
-        return np.zeros((0, 3), dtype=np.int64)
+            if buffer.tell() > 32 << 20:
+                yield from _remap(_parse(buffer), to_pid)
+    yield from _remap(_parse(buffer), to_pid)
+
+
+def _remap(tables: Iterator[np.ndarray], to_pid: np.ndarray) -> Iterator[np.ndarray]:
+    for table in tables:
+        inside = table[:, 0] < len(to_pid)
+        table = table[inside]
+        table[:, 0] = to_pid[table[:, 0]]
+        yield table[table[:, 0] >= 0]
+
+
+def _parse(buffer: io.BytesIO) -> Iterator[np.ndarray]:
+    """Parse the complete lines of a COPY buffer; keep the partial last line in it."""
+    data = buffer.getvalue()
+    cut = data.rfind(b"\n") + 1
     buffer.seek(0)
-    frame = pd.read_csv(buffer, sep="\t", header=None, dtype=np.int64, engine="c")
-    return frame.to_numpy(dtype=np.int64)
+    buffer.truncate()
+    buffer.write(data[cut:])
+    if cut:
+        frame = pd.read_csv(io.BytesIO(data[:cut]), sep="\t", header=None, dtype=np.int64)
+        yield frame.to_numpy(dtype=np.int64)
 
 
 def rows_frame(rows: list, columns: list[str]) -> pd.DataFrame:  # type: ignore[type-arg]

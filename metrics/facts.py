@@ -140,7 +140,7 @@ def load_activity(conn: Connection, index: pd.Index, start: dt.date, end: dt.dat
     width = np.int64(day_number(end) - base + 1)
     pid, days, counts = fetch_activity(conn, index, start, end)
     keep = counts.sum(axis=1) > 0
-    key = pid[keep] * width + (days[keep] - base)
+    key = pid[keep].astype(np.int64) * width + (days[keep].astype(np.int64) - base)
     counts = counts[keep]
     if len(key) == 0:
         return _empty_activity()
