@@ -102,6 +102,10 @@ def member_periods(
     pids, days = act["pid"].to_numpy().astype(np.int64), act["day"].to_numpy()
     keys = pids * width + (days - first)
     columns = [act[k].to_numpy().astype(np.int64) for k in KINDS]
+    if (np.diff(keys) < 0).any():  # facts promise (pid, day) order; do not rely on it
+        order = np.argsort(keys, kind="stable")
+        keys, pids, days = keys[order], pids[order], days[order]
+        columns = [c[order] for c in columns]
     message_keys, (starts, answers) = message_days(facts, lo, hi, width)
     at = np.searchsorted(keys, message_keys)
     found = at < len(keys)
