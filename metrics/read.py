@@ -26,6 +26,7 @@ from store.aggregates import AggEngagement
 from store.locks import LockHeld
 from store.models import DailyActivity
 
+_FACTS: dict[str, object] = {}  # the facts of the last refresh, for period metrics
 HISTORY_DAYS = 366 + 31  # a year and one period before `start`, for the changes
 BEHAVIOUR = [
     "engaged", "active", "engaged_share", "active_share", "wau", "mau", "engaged_7",
@@ -252,15 +253,19 @@ def read_metric(
     metric = catalog.get(name)
     compute, privacy = _implementation(name)
     grain = grain or metric.grains[0]
-    known = dimensions(engine, settings)
+    state = ensure_fresh(engine, settings)
+    known = _dimensions(state)
     if by not in known:
         raise MetricError(f"unknown attribute {by!r}; known: {', '.join(known)}")
-    span = data_span(engine, settings)
+    span = _span(state)
     lo, hi = _range(span, start, end)
     if span is None or hi < span[0] or lo > span[1]:
         return pd.DataFrame()
-    facts = load_facts(engine, settings, with_messages=True)
-    frame = compute(facts, by, lo, hi, grain)
+    key = (engine.url.render_as_string(), settings.timezone, str(state.refreshed_at))
+    if _FACTS.get("key") != key:  # one load per refresh, shared by every page callback
+        _FACTS.clear()
+        _FACTS.update(key=key, facts=load_facts(engine, settings, with_messages=True))
+    frame = compute(_FACTS["facts"], by, lo, hi, grain)  # type: ignore[operator]
     k = settings.privacy.min_group_size
     if privacy.get("cells"):
         return suppress_cells(frame, k, size=privacy["size"], values=privacy.get("values", ()))

@@ -124,3 +124,23 @@ def test_metrics_list_names_every_metric_with_its_definition(config, capsys):
     assert {"engagement", "wau", "mau", "stickiness", "trends"} <= set(listed)
     assert listed["engagement"]["grains"] == "day,week,month"
     assert "divided by members" in listed["engagement"]["definition"]
+
+
+@BACKENDS
+def test_every_catalogued_metric_prints_and_withholds_small_groups(config, capsys):
+    from metrics import catalog
+    from metrics.read import _implementation
+
+    for metric in catalog.all_metrics():
+        for by in ("all", "department"):
+            status, out, err = run(capsys, "--config", config, "metrics", metric.name, "--by", by,
+                                   "--format", "json")
+            assert status == 0, (metric.name, err)
+            rows = json.loads(out)
+            if metric.name in ("engagement", "wau", "mau", "stickiness", "trends"):
+                size = "members"
+            else:
+                size = _implementation(metric.name)[1]["size"]
+            for row in rows:
+                if row.get(size) is not None and row[size] < 5:
+                    assert row["suppressed"] is True, (metric.name, row)
