@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 
 from errors import MetricError
@@ -159,3 +160,14 @@ def test_lifecycle_by_month_and_bad_requests(engine, settings):
         compute_retention(facts, "department@region")
     assert set(COMPUTE) == {"funnel", "retention", "lifecycle"}
     assert compute_funnel(facts, "department", D(2030, 1, 1), D(2030, 1, 31)).empty
+
+
+@BACKENDS
+def test_lifecycle_does_not_depend_on_activity_order(engine, settings):
+    save_org(engine, settings, org())
+    facts = org_facts(engine, settings)
+    expected = compute_lifecycle(facts, "department", JAN, MARCH[1])
+    funnel = compute_funnel(facts, "department", JAN, MARCH[1])
+    facts.activity = facts.activity.iloc[::-1].reset_index(drop=True)
+    pd.testing.assert_frame_equal(compute_lifecycle(facts, "department", JAN, MARCH[1]), expected)
+    pd.testing.assert_frame_equal(compute_funnel(facts, "department", JAN, MARCH[1]), funnel)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 
 from errors import MetricError
@@ -159,3 +160,16 @@ def test_participation_bad_requests(engine, settings):
         compute_participation_profile(facts, "team")
     assert compute_personas(facts, "all", D(2026, 1, 1), D(2026, 1, 31)).empty
     assert set(COMPUTE) == {"participation_profile", "personas"}
+
+
+@BACKENDS
+def test_results_do_not_depend_on_activity_order(engine, settings):
+    save_org(engine, settings, org())
+    facts = org_facts(engine, settings)
+    expected = compute_participation_profile(facts, "department", *MARCH)
+    personas = compute_personas(facts, "department", *MARCH)
+    facts.activity = facts.activity.iloc[::-1].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        compute_participation_profile(facts, "department", *MARCH), expected
+    )
+    pd.testing.assert_frame_equal(compute_personas(facts, "department", *MARCH), personas)
