@@ -83,8 +83,8 @@ def day_counts(facts: Facts, by: str, pids: np.ndarray, days: np.ndarray, lo: in
 def member_activity(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(pid, day, engaged, active) of activity rows on days the person is a member."""
     pids, days, counts = member_counts(facts)
-    engaged = (counts[:, : len(ENGAGING)] > 0).any(axis=1)
-    return pids, days, engaged, (counts > 0).any(axis=1)
+    engaged = np.asarray((counts[:, : len(ENGAGING)] > 0).any(axis=1))
+    return pids, days, engaged, np.asarray((counts > 0).any(axis=1))
 
 
 def member_counts(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -128,7 +129,7 @@ def _parse(buffer: io.BytesIO) -> Iterator[np.ndarray]:
         yield frame.to_numpy(dtype=np.int64)
 
 
-def rows_frame(rows: list, columns: list[str]) -> pd.DataFrame:  # type: ignore[type-arg]
+def rows_frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
     """A DataFrame from result rows, column by column (pandas is slow on Row objects)."""
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
@@ -136,7 +137,9 @@ def rows_frame(rows: list, columns: list[str]) -> pd.DataFrame:  # type: ignore[
     return pd.DataFrame(dict(zip(columns, data, strict=True)))
 
 
-def bulk_insert(conn: Connection, table: str, columns: list[str], rows: list[tuple]) -> None:  # type: ignore[type-arg]
+def bulk_insert(
+    conn: Connection, table: str, columns: list[str], rows: list[tuple[Any, ...]]
+) -> None:
     """Append plain tuples to `table`: COPY on PostgreSQL, executemany on SQLite."""
     if not rows:
         return

@@ -88,8 +88,9 @@ def make_plan(engine: Engine, settings: Settings, full: bool) -> Plan | None:
         if not queue:
             return None
         first = min(row[1] for row in queue)
-        open_ended = any(row[2] is None for row in queue)
-        last = None if open_ended else max(row[2] for row in queue) + dt.timedelta(days=LOOKBACK)
+        ends = [row[2] for row in queue if row[2] is not None]
+        open_ended = len(ends) < len(queue)
+        last = None if open_ended else max(ends) + dt.timedelta(days=LOOKBACK)
         return Plan(False, first, last, queue_id, reason=f"{len(queue)} queued change(s)")
 
 
@@ -201,7 +202,7 @@ def _save_state(
     previous = _state(conn)
     upsert(
         conn,
-        RefreshState.__table__,
+        RefreshState.__table__,  # type: ignore[arg-type]
         [{
             "id": STATE_ID,
             "refreshed_at": now,
@@ -232,7 +233,7 @@ def _known_first_activity(engine: Engine, lo: dt.date, hi: dt.date) -> pd.DataFr
         cache = rows_frame(rows, ["person_key", "first"])
         cache["first"] = parse_days(cache["first"])
         inside = cache[(cache["first"] >= start) & (cache["first"] <= end)]["person_key"].tolist()
-        later = []
+        later: list[Any] = []
         for chunk in range(0, len(inside), 500):
             later += conn.execute(
                 select(DailyActivity.person_key, cast(func.min(DailyActivity.day), String))

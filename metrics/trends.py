@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -148,7 +149,7 @@ def add_changes(frame: pd.DataFrame, grain: str, value: str = "engaged_share") -
 
 
 def _declare() -> None:
-    common = dict(dimensions=("*",), grains=GRAINS)
+    common: dict[str, Any] = {"dimensions": ("*",), "grains": GRAINS}
     declare(Metric(
         name="wau", label="Weekly engaged people (WAU)", unit="count",
         definition="Distinct people engaged (post, reply or reaction) on at least one day of "
