@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from errors import MetricError
 from metrics.catalog import Metric, declare
 from metrics.periods import (
     UNKNOWN,
@@ -20,6 +19,7 @@ from metrics.periods import (
     finish,
     groups_of,
     period_of,
+    values_of,
 )
 
 _RULES = (
@@ -105,15 +105,13 @@ def _compute_cross(
 ) -> pd.DataFrame:
     check_grain(grain)
     check_by(facts, by)
-    if attribute not in facts.attributes():
-        raise MetricError(f"replies across {attribute}s need the HR roster attribute {attribute!r}")
     lo, hi = bounds(facts, start, end)
     if lo > hi:
         return empty(CROSS_COLUMNS)
     pairs = reply_pairs(facts, lo, hi)
     days = pairs["day"].to_numpy()
-    mine = groups_of(facts, attribute, pairs["pid"].to_numpy(), days)
-    theirs = groups_of(facts, attribute, pairs["starter"].to_numpy(), days)
+    mine = values_of(facts, attribute, pairs["pid"].to_numpy(), days)
+    theirs = values_of(facts, attribute, pairs["starter"].to_numpy(), days)
     known = (mine != UNKNOWN) & (theirs != UNKNOWN)
     frame = pd.DataFrame(
         {

@@ -83,8 +83,11 @@ def thread_starts(messages: pd.DataFrame) -> pd.DataFrame:
     )
     later = joined["at"].to_numpy() >= joined["start"].to_numpy()
     first = joined.loc[by_other & later].groupby("thread_id", sort=False)["at"].min()
-    reply_at = threads["thread_id"].map(first)
-    threads["first_reply_hours"] = (reply_at - threads["start"]) / pd.Timedelta(hours=1)
+    reply_at = np.full(len(threads), np.datetime64("NaT"), dtype="datetime64[ns]")
+    at = first.index.get_indexer(threads["thread_id"])
+    reply_at[at >= 0] = first.to_numpy(dtype="datetime64[ns]")[at[at >= 0]]
+    delay = reply_at - threads["start"].to_numpy(dtype="datetime64[ns]")
+    threads["first_reply_hours"] = delay / np.timedelta64(1, "h")
     return threads
 
 

@@ -20,6 +20,7 @@ from metrics.periods import (
     last_days,
     members_by_period,
     period_of,
+    values_of,
 )
 
 ROLES = ("manager", "other")
@@ -61,7 +62,7 @@ PRIVACY = {
 
 def role_of(facts: Any, pids: np.ndarray, days: np.ndarray) -> np.ndarray:
     """'manager' or 'other' for each person-day, from the roster's is_manager attribute."""
-    labels = groups_of(facts, "is_manager", pids, days)
+    labels = values_of(facts, "is_manager", pids, days)
     return np.where(labels == "true", ROLES[0], ROLES[1]).astype(object)
 
 

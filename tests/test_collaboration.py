@@ -134,3 +134,15 @@ def test_collaboration_bad_requests_and_empty_ranges(engine, settings):
     with pytest.raises(MetricError, match="before start"):
         compute_cross_region_replies(facts, "all", D(2025, 3, 9), D(2025, 3, 3))
     assert set(COMPUTE) == {"cross_department_replies", "cross_region_replies", "reply_matrix"}
+
+
+@BACKENDS
+def test_regions_unknown_without_a_region_attribute(engine, settings):
+    plain = org()
+    for snapshot in plain.roster.values():
+        for values in snapshot.values():
+            del values["region"]
+    save_org(engine, settings, plain)
+    region = by_group(compute_cross_region_replies(org_facts(engine, settings), "all", *WEEK))
+    assert (region["All"]["replies"], region["All"]["known"]) == (12, 0)
+    assert region["All"]["cross_share"] != region["All"]["cross_share"]  # nothing to compare

@@ -141,3 +141,11 @@ def test_listening_by_month_and_bad_requests(engine, settings):
 def test_listening_is_declared_and_exposed():
     assert get("listening").grains == ("week", "month")
     assert COMPUTE["listening"] is compute_listening
+
+
+@BACKENDS
+def test_no_messages_gives_no_rows(engine, settings):
+    save_org(engine, settings, Org(people=["a"], accounts={"a": (D(2025, 1, 1), None, None, None)},
+                                   graph=[("a", D(2025, 1, 6), 1, 0, 0)]))
+    out = compute_listening(org_facts(engine, settings), "department")
+    assert out.empty and list(out.columns)[:3] == ["period", "group", "people"]

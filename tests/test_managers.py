@@ -121,3 +121,14 @@ def test_manager_participation_rejects_bad_requests(engine, settings):
     with pytest.raises(MetricError, match="unknown grain"):
         compute_manager_participation(facts, "all", grain="quarter")
     assert COMPUTE["manager_participation"] is compute_manager_participation
+
+
+@BACKENDS
+def test_without_a_roster_nobody_is_a_manager(engine, settings):
+    bare = org()
+    bare.roster = {}
+    save_org(engine, settings, bare)
+    frame = compute_manager_participation(org_facts(engine, settings), "all", *WEEK)
+    out = rows(frame)
+    assert (out[("All", "manager")]["members"], out[("All", "manager")]["threads"]) == (0, 0)
+    assert (out[("All", "other")]["members"], out[("All", "other")]["threads"]) == (12, 5)
