@@ -79,7 +79,7 @@ _CROSS_PRIVACY = {
 PRIVACY = {
     "cross_department_replies": _CROSS_PRIVACY,
     "cross_region_replies": _CROSS_PRIVACY,
-    "reply_matrix": {"cells": True, "size": "people", "values": ("replies",)},
+    "reply_matrix": {"cells": True, "sub": "target", "size": "people", "values": ("replies",)},
 }
 
 

@@ -88,6 +88,7 @@ PRIVACY = {
         "values": ("engaged", "engaged_share", "typical_engaged_share"),
     },
     "retention": {
+        "sub": "offset",  # the row key beside period and group, for materialisation
         "partition": ("period", "offset"),
         "size": "members",
         "values": ("engaged", "retention"),

@@ -50,6 +50,7 @@ MANAGERS = declare(
 
 PRIVACY = {
     "manager_participation": {
+        "sub": "role",  # the row key beside period and group, for materialisation
         "partition": ("period", "group"),
         "group": "role",
         "size": "members",
