@@ -146,3 +146,16 @@ def test_regions_unknown_without_a_region_attribute(engine, settings):
     region = by_group(compute_cross_region_replies(org_facts(engine, settings), "all", *WEEK))
     assert (region["All"]["replies"], region["All"]["known"]) == (12, 0)
     assert region["All"]["cross_share"] != region["All"]["cross_share"]  # nothing to compare
+
+
+@BACKENDS
+def test_read_metric_serves_the_matrix_with_cells_withheld(engine, settings):
+    from metrics.read import read_metric
+
+    save_org(engine, settings, org())
+    frame = read_metric(engine, settings, "reply_matrix", "department", *WEEK, "month")
+    shown = frame[~frame["suppressed"]]
+    assert list(zip(shown["group"], shown["target"], shown["replies"], strict=True)) == [
+        ("Sales", "IT", 6.0)
+    ]
+    assert frame.loc[frame["suppressed"], "replies"].isna().all() and len(frame) == 7

@@ -149,3 +149,15 @@ def test_no_messages_gives_no_rows(engine, settings):
                                    graph=[("a", D(2025, 1, 6), 1, 0, 0)]))
     out = compute_listening(org_facts(engine, settings), "department")
     assert out.empty and list(out.columns)[:3] == ["period", "group", "people"]
+
+
+@BACKENDS
+def test_read_metric_serves_listening_suppressed(engine, settings):
+    from metrics.read import read_metric
+
+    save_org(engine, settings, org())
+    frame = read_metric(engine, settings, "listening", "department", D(2025, 3, 3), D(2025, 3, 9))
+    shown = {r["group"]: r for r in frame.to_dict("records")}
+    assert {g for g, r in shown.items() if r["suppressed"]} == {"IT", "Ops"}
+    assert shown["Sales"]["reply_rate"] == pytest.approx(0.6)
+    assert shown["IT"]["reply_rate"] != shown["IT"]["reply_rate"]
