@@ -113,11 +113,11 @@ def read_trends(
 ) -> pd.DataFrame:
     """read_engagement plus the engaged share a period earlier and a year earlier, and changes."""
     span = data_span(engine, settings)
-    lo, hi = _range(span, start, end)
+    lo, hi = _range(span, start, end, dt.datetime.now(settings.zone).date())
     back = lo - dt.timedelta(days=HISTORY_DAYS)
     if span is not None:
         back = max(back, span[0])
-    daily, _, _ = _daily(engine, settings, by, back, hi, filters)
+    daily, back, hi = _daily(engine, settings, by, back, hi, filters)
     frame = _shape(daily, grain, settings, back, hi)
     key = "day" if grain == "day" else "period"
     frame = add_changes(frame.rename(columns={key: "period"}), grain).rename(
@@ -146,16 +146,21 @@ def read_freshness(engine: Engine) -> dict[str, object]:
 
 
 def _range(
-    span: tuple[dt.date, dt.date] | None, start: dt.date | None, end: dt.date | None
+    span: tuple[dt.date, dt.date] | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    today: dt.date | None = None,
 ) -> tuple[dt.date, dt.date]:
+    """The days to show: inside the data, or up to `today` when asked to go past its last day
+    (members with no activity after the last ingest are still members: their days count 0)."""
     if start and end and end < start:
         raise MetricError(f"end {end} is before start {start}")
     lo = start or (span[0] if span else dt.date.today())
     hi = end or (span[1] if span else dt.date.today())
     if hi < lo:
         raise MetricError(f"end {hi} is before start {lo}")
-    if span and span[0] <= hi and lo <= span[1]:  # only days with data: periods average those
-        lo, hi = max(lo, span[0]), min(hi, span[1])
+    if span and span[0] <= hi and lo <= span[1]:
+        lo, hi = max(lo, span[0]), min(hi, max(span[1], today or span[1]))
     return lo, hi
 
 
@@ -172,7 +177,8 @@ def _daily(
     known = _dimensions(state)
     if by not in known:
         raise MetricError(f"unknown attribute {by!r}; known: {', '.join(known)}")
-    lo, hi = _range(_span(state), start, end)
+    span = _span(state)
+    lo, hi = _range(span, start, end, dt.datetime.now(settings.zone).date())
     dimension, sub = by, ""
     if filters:
         if len(filters) > 1:
@@ -202,10 +208,35 @@ def _daily(
                 raise MetricError(f"breakdown {by!r} cannot be filtered by {attribute!r}")
     frame = rows_frame(rows, ["day", "group", *STORED])
     frame["day"] = pd.to_datetime(frame["day"].str[:10], format="%Y-%m-%d")
+    if span is not None and span[0] <= lo <= span[1] < hi:
+        tail = _tail(engine, settings, dimension, sub, max(lo, span[1] + dt.timedelta(days=1)), hi)
+        frame = pd.concat([frame, tail[frame.columns]], ignore_index=True)
     for column in STORED:
         frame[column] = frame[column].astype(np.int64)
     frame = frame.sort_values(["day", "group"], kind="mergesort").reset_index(drop=True)
     return derive(frame, settings.metrics.target_engaged_share), lo, hi
+
+
+def _tail(
+    engine: Engine, settings: Settings, dimension: str, sub: str, lo: dt.date, hi: dt.date
+) -> pd.DataFrame:
+    """Days after the last materialised one, computed from the facts (not stored)."""
+    from metrics.calendar import parse_days
+    from metrics.facts import load_facts
+    from metrics.trends import LOOKBACK, compute_daily
+    from store.aggregates import AggFirstActivity
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(AggFirstActivity.person_key, cast(AggFirstActivity.first_day, String))
+        ).all()
+    known = rows_frame(rows, ["person_key", "first"])
+    known["first"] = parse_days(known["first"]) if len(known) else pd.Series(dtype=np.int64)
+    facts = load_facts(engine, settings, lo - dt.timedelta(days=LOOKBACK), hi, first_activity=known)
+    frame = compute_daily(facts, dimension, lo, hi)
+    if "sub" in frame.columns:
+        frame = frame[frame["sub"].astype(str) == sub].drop(columns="sub")
+    return frame
 
 
 def _shape(

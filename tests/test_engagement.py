@@ -134,3 +134,20 @@ def test_activity_mix_counts_members_once_per_source_overlap(london):
         "2025-03-29": (2, 1, 0, 0),
         "2025-03-30": (2, 1, 2, 8),  # p1 (pending), the system and bot messages: not counted
     }
+
+
+@BACKENDS
+def test_days_after_the_last_activity_count_members_with_nobody_engaged(london):
+    engine, settings = london
+    text = cli(engine, settings, "engagement", "--by", "department", "--start", "2025-03-31",
+               "--end", "2025-04-02", "--format", "csv")
+    assert text == (
+        "day,group,members,engaged,active,engaged_share,suppressed\n"
+        "2025-03-31,Ops,9,2,3,0.2222,false\n"
+        "2025-03-31,Sales,5,0,0,0.0000,false\n"
+        "2025-04-01,Ops,9,0,0,0.0000,false\n"
+        "2025-04-01,Sales,5,0,0,0.0000,false\n"
+        "2025-04-02,Ops,9,0,0,0.0000,false\n"
+        "2025-04-02,Sales,5,0,0,0.0000,false\n"
+    )
+    assert read_engagement(engine, settings, "all", org_day(40), org_day(45)).empty

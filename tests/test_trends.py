@@ -82,15 +82,15 @@ def test_month_and_week_grains(two_windows):
     assert jan.engaged_share == pytest.approx(3 / 155)
     assert jan.engaged == pytest.approx(3 / 31)
     assert jan.mau == 2  # Jan 4–31: A and B
-    assert feb.engaged_share == pytest.approx(1 / 50)  # the data ends on Feb 10
-    assert feb.mau == 2  # Jan 14–Feb 10: A and C
+    assert feb.engaged_share == pytest.approx(1 / 140)  # members stay after the last activity
+    assert feb.mau == 1  # Feb 1–28: C
     week = read_engagement(engine, settings, "all", D(2025, 1, 1), D(2025, 1, 12), "week")
     assert [r.period for r in week.itertuples()] == [D(2024, 12, 30), D(2025, 1, 6)]
     assert week.iloc[0]["engaged_share"] == pytest.approx(2 / 25)  # Jan 1–5 inside the range
     assert week.iloc[1]["engaged_share"] == 0
     trend = read_trends(engine, settings, "all", D(2025, 2, 1), D(2025, 2, 28), "month")
     assert trend.iloc[0]["engaged_share_prev"] == pytest.approx(3 / 155)
-    assert trend.iloc[0]["change_prev"] == pytest.approx(1 / 50 - 3 / 155)
+    assert trend.iloc[0]["change_prev"] == pytest.approx(1 / 140 - 3 / 155)
 
 
 @pytest.fixture
