@@ -79,7 +79,7 @@ _CROSS_PRIVACY = {
 PRIVACY = {
     "cross_department_replies": _CROSS_PRIVACY,
     "cross_region_replies": _CROSS_PRIVACY,
-    "reply_matrix": {"cells": True, "sub": "target", "size": "people", "values": ("replies",)},
+    "reply_matrix": {"cells": True, "size": "people", "values": ("replies",)},
 }
 
 
@@ -172,6 +172,7 @@ def compute_reply_matrix(
     return finish(out[MATRIX_COLUMNS], ["period", "group", "target"])
 
 
+SUB = {"reply_matrix": "target"}  # the row key beside period and group, for materialisation
 COMPUTE = {
     "cross_department_replies": compute_cross_department_replies,
     "cross_region_replies": compute_cross_region_replies,

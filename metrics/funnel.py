@@ -88,7 +88,6 @@ PRIVACY = {
         "values": ("engaged", "engaged_share", "typical_engaged_share"),
     },
     "retention": {
-        "sub": "offset",  # the row key beside period and group, for materialisation
         "partition": ("period", "offset"),
         "size": "members",
         "values": ("engaged", "retention"),
@@ -223,12 +222,13 @@ def compute_lifecycle(
         return empty(LIFECYCLE_COLUMNS)
     history = engaged_periods(member_days(facts, min(facts.start, lo), hi), grain)
     index, pid = history["index"].to_numpy(), history["pid"].to_numpy()
-    same = np.zeros(len(pid), dtype=bool)
+    same = np.zeros(len(pid), dtype=bool)  # the row before is the same person's
     same[1:] = pid[1:] == pid[:-1]
-    prev = np.where(same, np.r_[0, index[:-1]], np.iinfo(np.int64).min)
+    prev = np.full(len(pid), -2, dtype=np.int64)
+    prev[1:] = index[:-1]
     state = np.select([~same, prev == index - 1], ["new", "returning"], "resurrected")
-    has_next = np.r_[same[1:], False]
-    following = np.where(has_next, np.r_[index[1:], 0], np.iinfo(np.int64).max)
+    following = np.full(len(pid), -2, dtype=np.int64)
+    following[:-1] = np.where(same[1:], index[1:], -2)
     lapsed = following != index + 1
     events = pd.DataFrame(
         {
@@ -252,6 +252,7 @@ def compute_lifecycle(
     return finish(out[LIFECYCLE_COLUMNS], keys)
 
 
+SUB = {"retention": "offset"}  # the row key beside period and group, for materialisation
 COMPUTE = {
     "funnel": compute_funnel,
     "retention": compute_retention,

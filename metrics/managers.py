@@ -50,7 +50,6 @@ MANAGERS = declare(
 
 PRIVACY = {
     "manager_participation": {
-        "sub": "role",  # the row key beside period and group, for materialisation
         "partition": ("period", "group"),
         "group": "role",
         "size": "members",
@@ -115,4 +114,5 @@ def compute_manager_participation(
     return finish(out[COLUMNS], keys)
 
 
+SUB = {"manager_participation": "role"}  # the row key beside period and group
 COMPUTE = {"manager_participation": compute_manager_participation}

@@ -97,19 +97,10 @@ def period_index(periods: Any, grain: str) -> np.ndarray:
 
 def period_start(indexes: np.ndarray, grain: str) -> np.ndarray:
     """First day (datetime64[D]) of the periods numbered by `period_index`."""
-    numbers = np.asarray(indexes, dtype=np.int64)
+    index = np.asarray(indexes, dtype=np.int64)
     if grain == "month":
-        return numbers.astype("datetime64[M]").astype("datetime64[D]")
-    return (numbers * 7 - 3).astype("datetime64[D]")
-
-
-def periods_between(lo: dt.date, hi: dt.date, grain: str) -> np.ndarray:
-    """Start days of every period that overlaps [lo, hi], in order."""
-    first, last = period_of([lo], grain)[0], period_of([hi], grain)[0]
-    if grain == "month":
-        months = np.arange(first.astype("datetime64[M]"), last.astype("datetime64[M]") + 1)
-        return months.astype("datetime64[D]")
-    return np.arange(first, last + DAY, 7 * DAY)
+        return index.astype("datetime64[M]").astype("datetime64[D]")
+    return (index * 7 - 3).astype("datetime64[D]")
 
 
 def last_days(periods: np.ndarray, grain: str, hi: dt.date) -> np.ndarray:
@@ -190,7 +181,7 @@ def workforce_by_period(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: st
 
 
 def member_days(facts: Any, lo: dt.date, hi: dt.date) -> pd.DataFrame:
-    """Activity rows of [lo, hi] on days the person was a member, sorted by (pid, day).
+    """Activity rows of [lo, hi] on days the person was a member, in the facts' (pid, day) order.
 
     Columns: pid, day (int64 day number), posts, replies, reactions, reads, engaged (bool).
     """
@@ -240,9 +231,7 @@ def count_by(
 
 
 def finish(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Sort by `keys`, reset the index, and turn `period` into ISO date objects."""
+    """Sort by `keys`, reset the index, and turn `period` into dates."""
     out = frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
-    for column in ("period", "month"):
-        if column in out.columns:
-            out[column] = pd.to_datetime(out[column]).dt.date
+    out["period"] = pd.to_datetime(out["period"]).dt.date
     return out

@@ -171,3 +171,17 @@ def test_lifecycle_does_not_depend_on_activity_order(engine, settings):
     facts.activity = facts.activity.iloc[::-1].reset_index(drop=True)
     pd.testing.assert_frame_equal(compute_lifecycle(facts, "department", JAN, MARCH[1]), expected)
     pd.testing.assert_frame_equal(compute_funnel(facts, "department", JAN, MARCH[1]), funnel)
+
+
+@BACKENDS
+def test_readers_only_give_members_but_no_lifecycle_events(engine, settings):
+    save_org(engine, settings, Org(
+        people=["r"], accounts={"r": (JAN, None, None, None)},
+        graph=[("r", D(2025, 1, 6), 0, 0, 4), ("r", D(2025, 1, 20), 0, 0, 1)],
+    ))
+    facts = org_facts(engine, settings)
+    out = compute_lifecycle(facts, "all")
+    assert out["members"].tolist() == [1, 1, 1, 1] and out["engaged"].sum() == 0
+    assert out[["new", "returning", "resurrected", "dormant"]].to_numpy().sum() == 0
+    funnel = compute_funnel(facts, "all").to_dict("records")[0]
+    assert (funnel["members"], funnel["engaged"], funnel["typical_engaged_share"]) == (1, 0, 0.0)
