@@ -138,7 +138,7 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
             conn.execute(delete(AggEngagement))
         for dim, frame in frames.items():
             _insert(conn, dim, frame)
-        _save_first_activity(conn, facts)
+        _save_first_activity(conn, facts, lo - dt.timedelta(days=LOOKBACK) if incremental else None)
         _save_state(conn, settings, dimensions, (first, last), plan)
     return (hi - lo).days + 1
 
@@ -247,12 +247,17 @@ def _known_first_activity(engine: Engine, lo: dt.date, hi: dt.date) -> pd.DataFr
     return pd.concat([outside, after], ignore_index=True)
 
 
-def _save_first_activity(conn: Connection, facts: Facts) -> None:
-    """Replace the cache with the facts' all-time first activity days."""
+def _save_first_activity(conn: Connection, facts: Facts, since: dt.date | None) -> None:
+    """Write the facts' all-time first activity days: all of them, or those from `since` on
+    (earlier ones cannot have changed: only days from `since` were reloaded)."""
     firsts = facts.first_activity
+    if since is not None:
+        firsts = firsts[firsts["first"] >= day_number(since)]
+        conn.execute(delete(AggFirstActivity).where(AggFirstActivity.first_day >= since))
+    else:
+        conn.execute(delete(AggFirstActivity))
     days = [from_day_number(d) for d in firsts["first"].tolist()]
     rows = list(zip(facts.person_keys[firsts["pid"].to_numpy()].tolist(),
                     days if conn.dialect.name == "postgresql" else [d.isoformat() for d in days],
                     strict=True))
-    conn.execute(delete(AggFirstActivity))
     bulk_insert(conn, "agg_first_activity", ["person_key", "first_day"], rows)
