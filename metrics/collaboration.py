@@ -79,7 +79,13 @@ _CROSS_PRIVACY = {
 PRIVACY = {
     "cross_department_replies": _CROSS_PRIVACY,
     "cross_region_replies": _CROSS_PRIVACY,
-    "reply_matrix": {"cells": True, "size": "people", "values": ("replies",)},
+    "reply_matrix": {
+        "cells": True,
+        "size": "people",
+        "values": ("replies",),
+        # rows and columns: a lone hidden cell could be derived from a group's reply total
+        "lines": (("period", "group"), ("period", "target")),
+    },
 }
 
 

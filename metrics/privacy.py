@@ -51,12 +51,40 @@ def suppress(
 
 
 def suppress_cells(
-    frame: pd.DataFrame, k: int, *, size: str = "people", values: Sequence[str] = ()
+    frame: pd.DataFrame,
+    k: int,
+    *,
+    size: str = "people",
+    values: Sequence[str] = (),
+    lines: Sequence[Sequence[str]] = (),
+    name: str = "target",
 ) -> pd.DataFrame:
-    """Withhold matrix cells that involve fewer than k distinct people (their head count too)."""
+    """Withhold matrix cells that involve fewer than k distinct people (their head count too).
+
+    For each line of the matrix (e.g. `("period", "group")` rows and `("period", "target")`
+    columns) that would hide exactly one cell, the smallest other cell of that line is hidden
+    too, so a hidden cell cannot be derived from the line's total; repeated until stable.
+    """
     out = frame.copy()
     hidden = out[size].to_numpy() < k if not out.empty else np.zeros(0, dtype=bool)
     out[SUPPRESSED] = hidden
+    for _ in range(20 if lines and not out.empty else 0):
+        changed = False
+        for line in lines:
+            keys = list(line)
+            count = out.groupby(keys, sort=False)[SUPPRESSED].transform("sum").to_numpy()
+            cells = out.groupby(keys, sort=False)[size].transform("size").to_numpy()
+            lonely = (count == 1) & (cells > 1)
+            if not lonely.any():
+                continue
+            candidates = out[lonely & ~out[SUPPRESSED].to_numpy()]
+            order = candidates.sort_values(keys + [size, name], kind="mergesort")
+            extra = order.groupby(keys, sort=False).head(1).index
+            out.loc[extra, SUPPRESSED] = True
+            changed = True
+        if not changed:
+            break
+    hidden = out[SUPPRESSED].to_numpy()
     for column in [*values, size]:
         if column in out.columns:
             out[column] = out[column].astype("float64")

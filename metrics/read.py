@@ -299,7 +299,10 @@ def read_metric(
     frame = compute(_FACTS["facts"], by, lo, hi, grain)  # type: ignore[operator]
     k = settings.privacy.min_group_size
     if privacy.get("cells"):
-        return suppress_cells(frame, k, size=privacy["size"], values=privacy.get("values", ()))
+        return suppress_cells(
+            frame, k, size=privacy["size"], values=privacy.get("values", ()),
+            lines=privacy.get("lines", ()),
+        )
     return suppress(
         frame,
         k,

@@ -133,3 +133,38 @@ def test_no_output_reveals_a_group_below_k(org, grain):
         visible = ~merged["suppressed"]
         assert (merged.loc[visible, "engaged"] == merged.loc[visible, "engaged_true"]).all()
         assert (merged["members"] == merged["members_true"]).all()
+
+
+def test_matrix_lines_never_leave_one_hidden_cell():
+    """A lone hidden cell in a row or column is joined by the smallest other cell of that line."""
+    cells = pd.DataFrame(
+        {
+            "period": ["m"] * 4,
+            "group": ["A", "A", "B", "B"],
+            "target": ["A", "B", "A", "B"],
+            "people": [2, 9, 7, 8],
+            "replies": [3, 20, 11, 12],
+        }
+    )
+    lines = (("period", "group"), ("period", "target"))
+    out = suppress_cells(cells, 5, values=["replies"], lines=lines)
+    # A→A is small; row A then hides A→B, column A hides B→A, then row B / column B hide B→B.
+    assert out["suppressed"].tolist() == [True, True, True, True]
+    assert out["replies"].isna().all()
+    plain = suppress_cells(cells, 5, values=["replies"])
+    assert plain["suppressed"].tolist() == [True, False, False, False]
+
+
+def test_matrix_lines_leave_two_hidden_cells_alone():
+    cells = pd.DataFrame(
+        {
+            "period": ["m"] * 3,
+            "group": ["A", "A", "A"],
+            "target": ["X", "Y", "Z"],
+            "people": [2, 3, 9],
+            "replies": [2, 4, 30],
+        }
+    )
+    out = suppress_cells(cells, 5, values=["replies"], lines=(("period", "group"),))
+    assert out["suppressed"].tolist() == [True, True, False]
+    assert out.loc[2, "replies"] == 30
