@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import csv
 import io
-import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -152,6 +151,18 @@ def _trace(page: Any, graph: str, index: int = 0, key: str = "x") -> list[Any]:
     )
 
 
+def _wait_for_label(page: Any, graph: str, label: str, present: bool) -> None:
+    page.wait_for_function(
+        "([id, label, present]) => {"
+        " const gd = document.querySelector('#' + id + ' .js-plotly-plot');"
+        " if (!gd || !gd._fullData || !gd._fullData[0] || !gd._fullData[0].y) return false;"
+        " const y = Array.from(gd._fullData[0].y);"
+        " return y.length > 0 && y.includes(label) === present; }",
+        arg=[graph, label, present],
+        timeout=20_000,
+    )
+
+
 @pytest.mark.parametrize("name", list(PAGES))
 def test_every_page_loads_without_console_errors(live_app: str, browser: Any, name: str) -> None:
     context = _context(browser, "ada")
@@ -172,21 +183,16 @@ def test_every_page_loads_without_console_errors(live_app: str, browser: Any, na
 def test_a_filter_changes_a_chart_and_the_url(live_app: str, browser: Any) -> None:
     context = _context(browser, "ada")
     page, errors = _open(context, live_app + "/departments")
-    _settle(page, "departments-heatmap-graph")
+    _wait_for_label(page, "departments-heatmap-graph", "Claims", present=True)
     before = _trace(page, "departments-heatmap-graph", key="y")
     page.locator("#departments-by").click()
     page.get_by_role("option", name="region", exact=True).click()
-    page.wait_for_function(
-        "(b) => { const gd = document.querySelector('#departments-heatmap-graph .js-plotly-plot');"
-        " return gd && gd._fullData[0] && JSON.stringify(Array.from(gd._fullData[0].y)) !== b; }",
-        arg=json.dumps(before),
-        timeout=20_000,
-    )
+    _wait_for_label(page, "departments-heatmap-graph", "Claims", present=False)
     after = _trace(page, "departments-heatmap-graph", key="y")
     assert "Claims" in before and "Claims" not in after
     assert "by=region" in page.url
     shared, _ = _open(context, page.url)  # the link reproduces the view
-    _settle(shared, "departments-heatmap-graph")
+    _wait_for_label(shared, "departments-heatmap-graph", "Claims", present=False)
     assert _trace(shared, "departments-heatmap-graph", key="y") == after
     assert errors == []
     context.close()
@@ -213,7 +219,7 @@ def test_csv_download_has_the_chart_rows(live_app: str, browser: Any) -> None:
 def test_a_small_group_is_shown_as_hidden(live_app: str, browser: Any) -> None:
     context = _context(browser, "ada")
     page, errors = _open(context, live_app + "/departments")
-    _settle(page, "departments-heatmap-graph")
+    _wait_for_label(page, "departments-heatmap-graph", "Claims", present=True)
     note = page.locator("#departments-heatmap-note")
     note.wait_for()
     assert "hidden: fewer than 5 people" in note.inner_text()
