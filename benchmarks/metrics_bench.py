@@ -121,7 +121,9 @@ def _result(common: dict[str, Any], name: str, measured: dict[str, Any]) -> dict
     target = TARGETS[name]
     peak = measured.get("peak_mb")
     ok = measured["seconds"] < target and (peak is None or peak < PEAK_TARGET_MB)
-    return {**common, "name": name, **measured, "target_s": target, "ok": ok}
+    result = {**common, "name": name, **measured, "target_s": target, "ok": ok}
+    print(json.dumps(result), file=sys.stderr, flush=True)  # progress of a long run
+    return result
 
 
 def _child(config: Path, what: str) -> dict[str, Any]:
