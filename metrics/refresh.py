@@ -21,7 +21,7 @@ from settings import Settings
 from store.aggregates import AggEngagement, AggFirstActivity, RefreshState
 from store.engine import write_transaction
 from store.locks import hold_lock
-from store.models import DailyActivity, RefreshQueue, RosterSnapshot
+from store.models import DailyActivity, Message, RefreshQueue, RosterSnapshot
 from store.upsert import upsert
 
 FILTER_ATTRIBUTE = "region"  # pages filter any breakdown by region: materialise `x@region`
@@ -97,7 +97,7 @@ def make_plan(engine: Engine, settings: Settings, full: bool) -> Plan | None:
 def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
     if plan.full and plan.reason in ("requested", "time zone changed"):
         with write_transaction(engine) as conn:  # message days follow the configured zone
-            rebuild_message_activity(conn, settings.zone)
+            rebuild_message_activity(conn, settings.zone, _message_days(conn, settings))
     with engine.connect() as conn:
         span = data_range(conn, settings.zone)
         state = _state(conn)
@@ -141,6 +141,26 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
         _save_first_activity(conn, facts, lo - dt.timedelta(days=LOOKBACK) if incremental else None)
         _save_state(conn, settings, dimensions, (first, last), plan)
     return (hi - lo).days + 1
+
+
+def _message_days(conn: Connection, settings: Settings) -> list[dt.date] | None:
+    """Days to re-derive from messages: all, or (after a retention purge may have run) only
+    from the first day that still has messages, so purged days keep their facts."""
+    if settings.privacy.retention_days is None:
+        return None
+    first, last = conn.execute(
+        select(func.min(Message.created_at), func.max(Message.created_at))
+    ).one()
+    if first is None:
+        return []
+    zone = settings.zone
+    lo = _local(first, zone)
+    return [lo + dt.timedelta(days=i) for i in range((_local(last, zone) - lo).days + 1)]
+
+
+def _local(stamp: Any, zone: Any) -> dt.date:
+    value = stamp if isinstance(stamp, dt.datetime) else dt.datetime.fromisoformat(str(stamp))
+    return value.replace(tzinfo=dt.UTC).astimezone(zone).date()
 
 
 def materialised_dimensions(attributes: list[str]) -> list[str]:

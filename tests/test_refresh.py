@@ -129,3 +129,19 @@ def test_an_empty_store_refreshes_to_nothing(engine, settings):
     assert refresh(engine, settings).endswith("0 days recomputed in 0.0s") or "0 days" in refresh(
         engine, settings, full=True)
     assert dump(engine) == []
+
+
+@BACKENDS
+def test_a_full_refresh_keeps_facts_of_days_whose_messages_were_purged(london):
+    from sqlalchemy import delete
+
+    from store.engine import write_transaction
+    from store.models import Message
+
+    engine, settings = london
+    before = csv(engine, settings, "all")
+    settings.privacy.retention_days = 28
+    with write_transaction(engine) as conn:  # what the retention purge does to old days
+        conn.execute(delete(Message).where(Message.created_at < dt.datetime(2025, 3, 30)))
+    refresh(engine, settings, full=True)
+    assert csv(engine, settings, "all") == before
