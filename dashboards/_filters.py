@@ -96,7 +96,7 @@ def resolve_range(ctx: Any, start: Any, end: Any) -> tuple[dt.date, dt.date] | N
     """The page's date range, clipped to the data; None when the store has no data yet."""
     from metrics.read import data_span
 
-    span = data_span(ctx.engine, ctx.settings)
+    span = ctx.read(data_span)
     if span is None:
         return None
     chosen = date_range(start, end, span[1])

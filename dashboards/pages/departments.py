@@ -102,7 +102,7 @@ def build(ctx: Context, by: Any, region: Any, start: Any, end: Any) -> View:
     """Heatmap, table, adoption and funnel for one attribute, region and date range."""
     by = by or "department"
     span = resolve_range(ctx, start, end)
-    attributes = [d for d in read.dimensions(ctx.engine, ctx.settings) if d != "all"]
+    attributes = [d for d in ctx.read(read.dimensions) if d != "all"]
     by_options = [{"label": a, "value": a} for a in attributes]
     if span is None or by not in attributes:
         why = "No data yet" if span is None else f"No HR attribute {by!r} in the data"
@@ -110,8 +110,8 @@ def build(ctx: Context, by: Any, region: Any, start: Any, end: Any) -> View:
         return View({c: empty for c in CHARTS}, ([], by_options, []))
     lo, hi = span
     filters = {"region": region} if region and by != "region" else None
-    weekly = read.read_engagement(ctx.engine, ctx.settings, by, lo, hi, "week", filters)
-    daily = read.read_engagement(ctx.engine, ctx.settings, by, lo, hi, "day", filters)
+    weekly = ctx.read(read.read_engagement, by, lo, hi, "week", filters)
+    daily = ctx.read(read.read_engagement, by, lo, hi, "day", filters)
     last = daily[daily["day"] == hi]
     k = ctx.k
     heat_cols = ["period", "group", "members", "min_members", "engaged", "engaged_share",
@@ -133,7 +133,7 @@ def _funnel(ctx: Context, by: str, lo: dt.date, hi: dt.date, filters: Any) -> Pa
     if filters:
         return Panel(fig.empty_figure("The funnel is shown without a region filter"),
                      pd.DataFrame())
-    frame = read.read_metric(ctx.engine, ctx.settings, "funnel", by, lo, hi, "month")
+    frame = ctx.read(read.read_metric, "funnel", by, lo, hi, "month")
     if frame.empty:
         return Panel(fig.empty_figure("No data in this range"), frame)
     latest = frame[frame["period"] == frame["period"].max()]
@@ -142,7 +142,7 @@ def _funnel(ctx: Context, by: str, lo: dt.date, hi: dt.date, filters: Any) -> Pa
 
 
 def _regions(ctx: Context, hi: dt.date) -> list[dict[str, str]]:
-    frame = read.read_engagement(ctx.engine, ctx.settings, "region", hi, hi, "day")
+    frame = ctx.read(read.read_engagement, "region", hi, hi, "day")
     return [{"label": g, "value": g} for g in sorted(frame["group"].astype(str).unique())]
 
 

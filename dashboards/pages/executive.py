@@ -59,17 +59,17 @@ def layout(month: str | None = None, **_query: Any) -> html.Div:
 
 def build(ctx: Context, month: Any) -> View:
     """The summary of the chosen month (default: the latest complete one)."""
-    months = available_months(ctx.engine, ctx.settings)
+    months = ctx.read(available_months)
     options = [{"label": m, "value": m} for m in months]
     if not months:
         empty = Panel(fig.empty_figure("No data yet"), pd.DataFrame())
         return View({c: empty for c in CHARTS}, (html.P("No data yet."), options, "", None))
-    span = read.data_span(ctx.engine, ctx.settings)
+    span = ctx.read(read.data_span)
     assert span is not None
     month = parse_month(month) or reported_month(span[1])
     if month not in months:
         month = months[0]
-    summary = build_summary(ctx.engine, ctx.settings, month)
+    summary = ctx.read(build_summary, month)
     panels = {
         "executive-daily": Panel(summary.figures["daily"], summary.daily),
         "executive-months": Panel(summary.figures["monthly"], summary.monthly),

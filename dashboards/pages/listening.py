@@ -70,14 +70,14 @@ def build(ctx: Context, grain: Any, by: Any, start: Any, end: Any) -> View:
     grain = grain if grain in GRAINS else "week"
     by = by or "department"
     span = resolve_range(ctx, start, end)
-    attributes = [d for d in read.dimensions(ctx.engine, ctx.settings) if d != "all"]
+    attributes = [d for d in ctx.read(read.dimensions) if d != "all"]
     options = [{"label": a, "value": a} for a in attributes]
     if span is None:
         empty = Panel(fig.empty_figure("No data yet"), pd.DataFrame())
         return View({c: empty for c in CHARTS}, (options,))
     lo, hi = span
     k = ctx.k
-    overall = read.read_metric(ctx.engine, ctx.settings, "listening", "all", lo, hi, grain)
+    overall = ctx.read(read.read_metric, "listening", "all", lo, hi, grain)
     panels = {
         "listening-rate": Panel(
             fig.lines_figure(overall, "period", {"reply_rate": "Reply rate",
@@ -93,7 +93,7 @@ def build(ctx: Context, grain: Any, by: Any, start: Any, end: Any) -> View:
         whole = _whole_range(ctx, by, lo, hi)
         panels["listening-groups"] = Panel(fig.bar_figure(whole, "group", "reply_rate"), whole,
                                            hidden_note(whole, k))
-    managers = read.read_metric(ctx.engine, ctx.settings, "manager_participation", "all", lo, hi,
+    managers = ctx.read(read.read_metric, "manager_participation", "all", lo, hi,
                                 grain)
     mine = managers[managers["role"] == "manager"] if "role" in managers.columns else managers
     panels["listening-managers"] = Panel(
@@ -106,7 +106,7 @@ def build(ctx: Context, grain: Any, by: Any, start: Any, end: Any) -> View:
 
 def _whole_range(ctx: Context, by: str, lo: Any, hi: Any) -> pd.DataFrame:
     """Reply rate per group over the range: the months' answered and started threads summed."""
-    monthly = read.read_metric(ctx.engine, ctx.settings, "listening", by, lo, hi, "month")
+    monthly = ctx.read(read.read_metric, "listening", by, lo, hi, "month")
     if monthly.empty:
         return monthly
     hidden = monthly.groupby("group")["suppressed"].any()

@@ -124,8 +124,8 @@ def _one_group(reader: Any, ctx: Context, lo: dt.date, hi: dt.date, grain: str,
                region: str | None) -> pd.DataFrame:
     """The whole organisation, or one region (its row of the suppressed region breakdown)."""
     if not region:
-        return reader(ctx.engine, ctx.settings, "all", lo, hi, grain)
-    frame = reader(ctx.engine, ctx.settings, "region", lo, hi, grain)
+        return ctx.read(reader, "all", lo, hi, grain)
+    frame = ctx.read(reader, "region", lo, hi, grain)
     return frame[frame["group"] == region].reset_index(drop=True)
 
 
@@ -135,9 +135,9 @@ def _mix_panel(ctx: Context, lo: dt.date, hi: dt.date, region: str | None) -> Pa
 
 
 def _regions(ctx: Context, lo: dt.date, hi: dt.date) -> list[dict[str, str]]:
-    if "region" not in read.dimensions(ctx.engine, ctx.settings):
+    if "region" not in ctx.read(read.dimensions):
         return []
-    frame = read.read_engagement(ctx.engine, ctx.settings, "region", hi, hi, "day")
+    frame = ctx.read(read.read_engagement, "region", hi, hi, "day")
     return [{"label": g, "value": g} for g in sorted(frame["group"].astype(str).unique())]
 
 
@@ -145,7 +145,7 @@ def _sentence(ctx: Context, hi: dt.date, region: str | None) -> str:
     month = reported_month(hi)
     first, _ = month_bounds(shift_month(month, -1))
     _, last = month_bounds(month)
-    span = read.data_span(ctx.engine, ctx.settings)
+    span = ctx.read(read.data_span)
     if span is None or last < span[0]:
         return "Not enough data for a full month yet."
     daily = _one_group(read.read_engagement, ctx, max(first, span[0]), min(last, span[1]),

@@ -64,13 +64,13 @@ def layout(region: str | None = None, start: str | None = None, end: str | None 
 def build(ctx: Context, region: Any, start: Any, end: Any) -> View:
     """Region trend lines, the country map, bars and heatmap for a date range."""
     span = resolve_range(ctx, start, end)
-    known = read.dimensions(ctx.engine, ctx.settings)
+    known = ctx.read(read.dimensions)
     if span is None or "region" not in known:
         why = "No data yet" if span is None else "No region in the HR data"
         return View({c: Panel(fig.empty_figure(why), pd.DataFrame()) for c in CHARTS}, ([],))
     lo, hi = span
     k = ctx.k
-    weekly = read.read_engagement(ctx.engine, ctx.settings, "region", lo, hi, "week")
+    weekly = ctx.read(read.read_engagement, "region", lo, hi, "week")
     options = [{"label": g, "value": g} for g in sorted(weekly["group"].astype(str).unique())]
     panels = {
         "regions-trend": Panel(
@@ -79,9 +79,9 @@ def build(ctx: Context, region: Any, start: Any, end: Any) -> View:
     }
     if "country" in known:
         filters = {"region": region} if region else None
-        countries = read.read_engagement(ctx.engine, ctx.settings, "country", lo, hi, "week",
+        countries = ctx.read(read.read_engagement, "country", lo, hi, "week",
                                          filters)
-        monthly = read.read_engagement(ctx.engine, ctx.settings, "country", lo, hi, "month",
+        monthly = ctx.read(read.read_engagement, "country", lo, hi, "month",
                                        filters)
         latest = monthly[monthly["period"] == monthly["period"].max()] if len(monthly) else monthly
         panels["regions-map"] = Panel(fig.country_map_figure(latest), latest[PERIOD],
