@@ -82,18 +82,25 @@ def day_counts(facts: Facts, by: str, pids: np.ndarray, days: np.ndarray, lo: in
 
 def member_activity(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(pid, day, engaged, active) of activity rows on days the person is a member."""
-    pids, days, counts = member_counts(facts)
-    engaged = np.asarray((counts[:, : len(ENGAGING)] > 0).any(axis=1))
-    return pids, days, engaged, np.asarray((counts > 0).any(axis=1))
+    if "member_activity" not in facts.cache:
+        pids, days, counts = member_counts(facts)
+        engaged = np.asarray((counts[:, : len(ENGAGING)] > 0).any(axis=1))
+        active = np.asarray((counts > 0).any(axis=1))
+        facts.cache["member_activity"] = (pids, days, engaged, active)
+    return facts.cache["member_activity"]  # type: ignore[no-any-return]
 
 
 def member_counts(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(pid, day, counts[posts, replies, reactions, reads]) of members' activity rows."""
-    pids = facts.activity["pid"].to_numpy(dtype=np.int64)
-    days = facts.activity_days()
-    member = facts.member_mask(pids, days)
-    counts = facts.activity[list(KINDS)].to_numpy(dtype=np.int64)
-    return pids[member], days[member], counts[member]
+    if "member_counts" not in facts.cache:
+        pids = facts.activity["pid"].to_numpy()
+        days = facts.activity_days()
+        member = facts.member_mask(pids, days)
+        counts = facts.activity[list(KINDS)].to_numpy(dtype=np.int32)
+        facts.cache["member_counts"] = (
+            pids[member].astype(np.int64), days[member].astype(np.int64), counts[member]
+        )
+    return facts.cache["member_counts"]  # type: ignore[no-any-return]
 
 
 def engagement_grid(facts: Facts, by: str, lo: int, hi: int) -> Grid:

@@ -44,6 +44,7 @@ class Facts:
     first_activity: pd.DataFrame = field(  # pid, first: first day with any activity, all time
         default_factory=lambda: pd.DataFrame({"pid": [], "first": []}, dtype=np.int64)
     )
+    cache: dict[str, object] = field(default_factory=dict, repr=False)  # derived arrays
 
     def member_mask(self, pids: np.ndarray, days: np.ndarray) -> np.ndarray:
         """True where the person is a member on the day (days: datetime64 or day numbers)."""
