@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine, column, false, func, select, table
+from sqlalchemy import Connection, Engine, column, false, func, literal_column, select, table
 
 from store.models import (
     Base,
@@ -23,19 +23,14 @@ ACTIVITY_SOURCES = {
 }
 SOURCES = ("yammer-export", "graph-yammer-activity", "hr-roster")
 FAILED = ("failed", "abandoned")
-GAP_WINDOW_DAYS = 90
+GAP_WINDOW_DAYS = 60
 
 
 def compute_freshness(engine: Engine) -> pd.DataFrame:
     """Per source: the last day of data and the last successful run (UTC)."""
     with engine.connect() as conn:
-        days = dict(
-            conn.execute(
-                select(DailyActivity.source, func.max(DailyActivity.day)).group_by(
-                    DailyActivity.source
-                )
-            ).all()
-        )
+        days = {stored: _edge_day(conn, stored, last=True) for stored in ACTIVITY_SOURCES}
+        days = {stored: day for stored, day in days.items() if day is not None}
         roster = conn.execute(select(func.max(RosterSnapshot.as_of))).scalar()
         success = dict(
             conn.execute(
@@ -122,28 +117,31 @@ def compute_missing_days(engine: Engine, window_days: int = GAP_WINDOW_DAYS) -> 
     out = []
     with engine.connect() as conn:
         for stored, name in ACTIVITY_SOURCES.items():
-            first, last = conn.execute(
-                select(func.min(DailyActivity.day), func.max(DailyActivity.day)).where(
-                    DailyActivity.source == stored
-                )
-            ).one()
-            if first is None:
+            first, last = _edge_day(conn, stored, last=False), _edge_day(conn, stored, last=True)
+            if first is None or last is None:
                 continue
-            first, last = _as_date(first), _as_date(last)
             lo = max(first, last - dt.timedelta(days=window_days - 1))
-            present = {
-                _as_date(d)
-                for (d,) in conn.execute(
-                    select(DailyActivity.day)
-                    .where(DailyActivity.source == stored, DailyActivity.day >= lo)
-                    .distinct()
-                )
-            }
             for offset in range((last - lo).days + 1):
                 day = lo + dt.timedelta(days=offset)
-                if day not in present:
+                # One indexed probe per day: scanning the window's rows grows with the
+                # organisation, the probes do not.
+                found = conn.execute(
+                    select(DailyActivity.day)
+                    .where(DailyActivity.day == day, DailyActivity.source == stored)
+                    .limit(1)
+                ).first()
+                if found is None:
                     out.append((name, day))
     return pd.DataFrame(out, columns=["source", "day"])
+
+
+def _edge_day(conn: Connection, source: str, last: bool) -> dt.date | None:
+    """The first or last day with a row from `source`, walking the day index from that end."""
+    order = DailyActivity.day.desc() if last else DailyActivity.day.asc()
+    found = conn.execute(
+        select(DailyActivity.day).where(DailyActivity.source == source).order_by(order).limit(1)
+    ).scalar()
+    return _as_date(found)
 
 
 def compute_concealed(engine: Engine) -> dict[str, int]:
@@ -160,7 +158,7 @@ def compute_concealed(engine: Engine) -> dict[str, int]:
 
 
 def compute_store_size(engine: Engine) -> tuple[pd.DataFrame, int | None]:
-    """Rows per table (estimated on PostgreSQL) and the store's size in bytes when known."""
+    """Rows per table (estimates: PostgreSQL statistics, SQLite's largest rowid) and bytes."""
     names = sorted(Base.metadata.tables)
     rows: list[tuple[str, int]] = []
     with engine.connect() as conn:
@@ -176,8 +174,10 @@ def compute_store_size(engine: Engine) -> tuple[pd.DataFrame, int | None]:
             rows = [(name, max(int(estimates.get(name) or 0), 0)) for name in names]
             size = conn.execute(select(func.pg_database_size(func.current_database()))).scalar()
         else:
-            for name in names:
-                counted = conn.execute(select(func.count()).select_from(table(name))).scalar()
+            for name in names:  # the largest rowid: exact until rows are deleted, and instant
+                counted = conn.execute(
+                    select(func.max(literal_column("rowid"))).select_from(table(name))
+                ).scalar()
                 rows.append((name, int(counted or 0)))
             size = _sqlite_bytes(engine)
     return pd.DataFrame(rows, columns=["table", "rows"]), (int(size) if size else None)

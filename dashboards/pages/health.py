@@ -36,10 +36,10 @@ def layout(**_query: Any) -> html.Div:
             _section("Recent problems", "health-problems",
                      "The newest runs that failed or skipped rows, with their one-line reason."),
             _section("Days missing", "health-missing",
-                     "Days in the latest 90 days of each activity source with no rows at all. "
+                     "Days in the latest 60 days of each activity source with no rows at all. "
                      "Graph reports keep only 28 days: a day missing for longer is lost."),
             _section("Store size", "health-size",
-                     "Rows per table (estimated on PostgreSQL) and the size of the store."),
+                     "Rows per table (estimated from database statistics) and the store size."),
         ]
     )
 
