@@ -35,19 +35,23 @@ class Context:
         return self.settings.privacy.min_group_size
 
     def read(self, function: Callable[..., Any], *args: Any) -> Any:
-        """`function(engine, settings, *args)`, reused until the next metrics refresh.
+        """`function(engine, settings, *args)`, reused until the next metrics refresh."""
+        key = (getattr(function, "__module__", ""), getattr(function, "__qualname__", ""), args)
+        return self.memo(key, lambda: function(self.engine, self.settings, *args))
 
-        Materialised metrics change only when `uptake refresh` runs, so a result is keyed by
+    def memo(self, key: Any, produce: Callable[[], Any]) -> Any:
+        """A result of `produce()` kept until the next metrics refresh (a small LRU).
+
+        Materialised metrics change only when `uptake refresh` runs, so results are keyed by
         the refresh watermark; a DataFrame is copied out so no caller can alter the cached one.
         """
-        key = (getattr(function, "__module__", ""), getattr(function, "__qualname__", ""),
-               args, self.watermark())
+        key = (key, self.watermark())
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
         if hit is None:
-            hit = function(self.engine, self.settings, *args)
+            hit = produce()
             with self._lock:
                 self._cache[key] = hit
                 while len(self._cache) > CACHE_ENTRIES:

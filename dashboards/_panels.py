@@ -48,10 +48,17 @@ def failure_message(exc: Exception) -> str:
     return FAILED
 
 
+def view_key(build: Build, values: Sequence[Any]) -> tuple[Any, ...]:
+    """The cache key of one page view (lists from multi-selects become tuples)."""
+    frozen = tuple(tuple(v) if isinstance(v, list) else v for v in values)
+    return ("view", build.__module__, build.__qualname__, frozen)
+
+
 def render(build: Build, charts: Sequence[str], n_extras: int, *values: Any) -> list[Any]:
     """Call `build` and lay its view out as the page callback's outputs."""
+    ctx = context()
     try:
-        view = build(context(), *values)
+        view = ctx.memo(view_key(build, values), lambda: build(ctx, *values))
     except Exception as exc:  # noqa: BLE001 - the edge: an alert, never a traceback
         return [error_alert(failure_message(exc))] + [no_update] * (2 * len(charts) + n_extras)
     out: list[Any] = [None]
@@ -66,7 +73,7 @@ def render(build: Build, charts: Sequence[str], n_extras: int, *values: Any) -> 
 
 def csv_download(build: Build, chart: str, context_: Context, *values: Any) -> dict[str, Any]:
     """The dcc.Download payload of one chart's data for the given filter values."""
-    view = build(context_, *values)
+    view = context_.memo(view_key(build, values), lambda: build(context_, *values))
     frame = view.panels[chart].frame
     stamp = dt.date.today().isoformat()
     return dcc.send_string(to_csv(frame), f"uptake-{chart}-{stamp}.csv", type="text/csv")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -90,10 +91,12 @@ def view(ctx: Context, today: dt.date) -> list[Any]:
     ]
 
 
-def update(_clicks: Any) -> list[Any]:
-    """Callback: refresh every section (an alert instead of a traceback on failure)."""
+def update(clicks: Any) -> list[Any]:
+    """Callback: every section, at most a minute old unless “Check again” is pressed."""
+    ctx = context()
+    minute = int(time.time() // 60)
     try:
-        return [None, *view(context(), dt.date.today())]
+        return [None, *ctx.memo(("health", clicks, minute), lambda: view(ctx, dt.date.today()))]
     except Exception as exc:  # noqa: BLE001 - the edge
         return [error_alert(failure_message(exc))] + [no_update] * len(SECTIONS)
 
