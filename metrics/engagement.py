@@ -110,20 +110,46 @@ def engagement_grid(facts: Facts, by: str, lo: int, hi: int) -> Grid:
     members = interval_counts(
         facts, by, None, (membership.pids, membership.starts, membership.ends), lo, hi
     )
+    workforce = interval_counts(facts, by, _workforce(facts), None, lo, hi)
+    matrix, labels = facts.attribution.codes(by)
     pids, days, counts = member_counts(facts)
-    engaged = (counts[:, : len(ENGAGING)] > 0).any(axis=1)
-    active = (counts > 0).any(axis=1)
-    workforce = interval_counts(facts, by, facts.attribution.workforce_pieces(), None, lo, hi)
-    _, labels = facts.attribution.codes(by)
+    _, _, engaged, active = member_activity(facts)
+    snaps = _member_snapshots(facts)
+    n = hi - lo + 1
+    size = len(labels) * n
+    inside = (days >= lo) & (days <= hi)
+    flat = matrix[snaps, pids].astype(np.int64) * n + (days - lo)
+    if not inside.all():
+        flat, engaged, active = flat[inside], engaged[inside], active[inside]
+        counts = counts[inside]
+
+    def tally(cells: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        total = np.bincount(cells, weights=weights, minlength=size)
+        return total.reshape(len(labels), n).astype(np.int64)
+
     grid = {
         "members": members,
-        "engaged": day_counts(facts, by, pids[engaged], days[engaged], lo, hi),
-        "active": day_counts(facts, by, pids[active], days[active], lo, hi),
+        "engaged": tally(flat[engaged]),
+        "active": tally(flat[active]),
         "workforce": workforce,
     }
     for i, kind in enumerate(KINDS):
-        grid[kind] = day_counts(facts, by, pids, days, lo, hi, counts[:, i].astype(np.float64))
+        grid[kind] = tally(flat, counts[:, i].astype(np.float64))
     return Grid(lo, labels, grid)
+
+
+def _member_snapshots(facts: Facts) -> np.ndarray:
+    """The roster snapshot in effect on each member activity row (shared by breakdowns)."""
+    if "member_snaps" not in facts.cache:
+        _, days, _ = member_counts(facts)
+        facts.cache["member_snaps"] = facts.attribution.snapshot_index(days)
+    return facts.cache["member_snaps"]  # type: ignore[return-value]
+
+
+def _workforce(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    if "workforce" not in facts.cache:
+        facts.cache["workforce"] = facts.attribution.workforce_pieces()
+    return facts.cache["workforce"]  # type: ignore[return-value]
 
 
 def grid_frame(grid: Grid, by: str, columns: list[str]) -> pd.DataFrame:

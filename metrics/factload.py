@@ -47,7 +47,8 @@ def fetch_activity(
     """(pid, day number, counts[n, 4]) of every daily_activity row in [start, end].
 
     """
-    lo, hi = conn.exec_driver_sql("SELECT min(day), max(day) FROM daily_activity").one()
+    lo = conn.exec_driver_sql("SELECT min(day) FROM daily_activity").scalar()
+    hi = conn.exec_driver_sql("SELECT max(day) FROM daily_activity").scalar()
     covered = lo is None or (str(lo)[:10] >= start.isoformat() and str(hi)[:10] <= end.isoformat())
     if conn.dialect.name == "postgresql":
         parts = _postgres(conn, index, start, end, covered)

@@ -114,7 +114,9 @@ def load_facts(
 
 def data_range(conn: Connection, zone: ZoneInfo) -> tuple[dt.date, dt.date] | None:
     """First and last local day with data: activity, or a member joining/leaving."""
-    lo, hi = conn.execute(select(func.min(DailyActivity.day), func.max(DailyActivity.day))).one()
+    # min and max apart: each alone is one index probe, together a full scan (SQLite).
+    lo = conn.scalar(select(func.min(DailyActivity.day)))
+    hi = conn.scalar(select(func.max(DailyActivity.day)))
     firsts = [_as_date(lo)] if lo is not None else []
     lasts = [_as_date(hi)] if hi is not None else []
     row = conn.execute(
