@@ -34,8 +34,11 @@ class Attribution:
 
     def attributes(self) -> list[str]:
         """'all', 'department' and every roster attribute that names a group."""
-        names = set(self.rows["attribute"].unique()) | {"department"}
-        return [ALL, *sorted(names - set(DATE_ATTRIBUTES))]
+        if " attributes" not in self._cache:
+            names = set(self.rows["attribute"].unique()) | {"department"}
+            listed = [ALL, *sorted(names - set(DATE_ATTRIBUTES))]
+            self._cache[" attributes"] = (np.array(listed, dtype=object), np.array([]))
+        return list(self._cache[" attributes"][0])
 
     def check(self, attribute: str) -> None:
         """Raise MetricError unless `attribute` (or `a@b`) can be used as a breakdown."""

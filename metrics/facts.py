@@ -22,11 +22,13 @@ from metrics.calendar import (
 from metrics.factload import fetch_activity, rows_frame
 from metrics.membership import Membership
 from settings import Settings
-from store.models import Account, DailyActivity, Message, Person, PersonAttribute, RosterSnapshot
+from store.models import Account, DailyActivity, Message, Person, RosterSnapshot
 
 KINDS = ("posts", "replies", "reactions", "reads")
 ENGAGING = ("posts", "replies", "reactions")
-FETCH = 200_000
+ATTRIBUTES_SQL = (
+    "SELECT person_key, attribute, CAST(valid_from AS VARCHAR(10)), value FROM person_attributes"
+)
 
 
 @dataclass
@@ -236,17 +238,12 @@ def _load_attribution(conn: Connection, index: pd.Index, accounts: pd.DataFrame)
     as_of = [day_number(_as_date(d)) for d in conn.scalars(
         select(RosterSnapshot.as_of).order_by(RosterSnapshot.as_of)
     )]
-    rows = rows_frame(
-        conn.execute(
-            select(
-                PersonAttribute.person_key,
-                PersonAttribute.attribute,
-                cast(PersonAttribute.valid_from, String),
-                PersonAttribute.value,
-            )
-        ).all(),
-        ["person_key", "attribute", "valid_from", "value"],
-    )
+    raw = conn.connection.driver_connection  # plain tuples: hundreds of thousands of rows
+    assert raw is not None
+    cursor = raw.cursor()
+    cursor.execute(ATTRIBUTES_SQL)
+    rows = rows_frame(cursor.fetchall(), ["person_key", "attribute", "valid_from", "value"])
+    cursor.close()
     snapshots = np.array(as_of, dtype=np.int64)
     frame = pd.DataFrame(
         {
