@@ -144,5 +144,9 @@ class Attribution:
 
 def clean_values(values: pd.Series) -> pd.Series:
     """Trimmed strings; blanks become None."""
-    text = values.astype("string").str.strip()
-    return text.where(text.notna() & (text != ""), None).astype(object)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    text = pd.Series(uniques, dtype="object").astype("string").str.strip()
+    cleaned = text.where(text.notna() & (text != ""), None).astype(object).to_numpy()
+    out = np.full(len(codes), None, dtype=object)
+    out[codes >= 0] = cleaned[codes[codes >= 0]]
+    return pd.Series(out, index=values.index, dtype=object)

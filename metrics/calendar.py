@@ -45,6 +45,10 @@ def local_day_numbers(utc: pd.Series, zone: ZoneInfo) -> np.ndarray:
 
 def parse_days(text: pd.Series | np.ndarray, missing: int = FOREVER) -> np.ndarray:
     """Day numbers of ISO date strings or date objects; blanks and junk become `missing`."""
-    strings = pd.Series(text, dtype="object").astype("string").str[:10]
-    values = pd.to_datetime(strings, format="%Y-%m-%d", errors="coerce")
-    return day_numbers(values, missing)
+    codes, uniques = pd.factorize(pd.Series(text, dtype="object"), use_na_sentinel=True)
+    strings = pd.Series(uniques, dtype="object").astype("string").str[:10]
+    values = day_numbers(pd.to_datetime(strings, format="%Y-%m-%d", errors="coerce"), missing)
+    out = np.full(len(codes), missing, dtype=np.int64)
+    known = codes >= 0
+    out[known] = values[codes[known]]
+    return out

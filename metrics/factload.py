@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
+from metrics.calendar import day_number
+
 CAP = 32767  # counts above this per person-day and kind are capped (flags are unaffected)
 BITS = 15
 FETCH = 250_000
@@ -80,15 +82,26 @@ def _sqlite(
     to_pid = np.full(int(rowids.max(initial=0)) + 1, -1, dtype=np.int64)
     to_pid[rowids] = index.get_indexer([r[1] for r in people])
     path = conn.engine.url.database
-    if covered and path and path != ":memory:":
-        # Every day: read the table in storage order, in two halves on two connections at
-        # once (SQLite releases the GIL while it steps, so both cores work).
-        first, last = raw.execute("SELECT min(rowid), max(rowid) FROM daily_activity").fetchone()
-        if first is not None and last - first > 2 * PARALLEL_ROWS:
+    if path and path != ":memory:":
+        # Two connections at once, each on half the rows (SQLite releases the GIL while it
+        # steps, so both cores work): rowid halves for every day, day halves for a range.
+        if covered:
+            first, last = raw.execute(
+                "SELECT min(rowid), max(rowid) FROM daily_activity"
+            ).fetchone()
+            clause = "WHERE d.rowid BETWEEN ? AND ?"
+        else:
+            first, last = day_number(start), day_number(end)
+            clause = ("WHERE d.day BETWEEN date(? * 86400, 'unixepoch') "
+                      "AND date(? * 86400, 'unixepoch')")
+        rows = raw.execute("SELECT max(rowid) FROM daily_activity").fetchone()[0] or 0
+        if first is not None and rows > 2 * PARALLEL_ROWS and last > first:
             middle = (first + last) // 2
             halves = [(first, middle), (middle + 1, last)]
             with ThreadPoolExecutor(len(halves)) as pool:
-                parts = pool.map(lambda span: list(_sqlite_rows(path, span, to_pid)), halves)
+                parts = pool.map(
+                    lambda span: list(_sqlite_rows(path, clause, span, to_pid)), halves
+                )
                 for chunks in parts:
                     yield from chunks
             return
@@ -98,13 +111,14 @@ def _sqlite(
     yield from _fetch(raw.execute(SQLITE_ACTIVITY.format(where=where), args), to_pid)
 
 
-def _sqlite_rows(path: str, span: tuple[int, int], to_pid: np.ndarray) -> Iterator[np.ndarray]:
-    """The activity rows of one rowid span, on a connection of its own."""
+def _sqlite_rows(
+    path: str, clause: str, span: tuple[int, int], to_pid: np.ndarray
+) -> Iterator[np.ndarray]:
+    """The activity rows of one span (rowids or day numbers), on a connection of its own."""
     own = sqlite3.connect(path, timeout=60)
     try:
         own.execute("PRAGMA query_only=ON")
-        sql = SQLITE_ACTIVITY.format(where="WHERE d.rowid BETWEEN ? AND ?")
-        yield from _fetch(own.execute(sql, span), to_pid)
+        yield from _fetch(own.execute(SQLITE_ACTIVITY.format(where=clause), span), to_pid)
     finally:
         own.close()
 
