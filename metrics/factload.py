@@ -8,22 +8,17 @@ numpy arrays: SQLite through its cursor, PostgreSQL through COPY.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
-from metrics.calendar import day_number
-
 CAP = 32767  # counts above this per person-day and kind are capped (flags are unaffected)
 BITS = 15
 FETCH = 250_000
 PEOPLE_BATCH = 2_000
-PARALLEL_ROWS = 1_000_000  # below this a second connection does not pay
 
 SQLITE_ACTIVITY = f"""
 SELECT p.rowid,
@@ -81,49 +76,11 @@ def _sqlite(
     rowids = np.array([r[0] for r in people], dtype=np.int64)
     to_pid = np.full(int(rowids.max(initial=0)) + 1, -1, dtype=np.int64)
     to_pid[rowids] = index.get_indexer([r[1] for r in people])
-    path = conn.engine.url.database
-    if path and path != ":memory:":
-        # Two connections at once, each on half the rows (SQLite releases the GIL while it
-        # steps, so both cores work): rowid halves for every day, day halves for a range.
-        if covered:
-            first, last = raw.execute(
-                "SELECT min(rowid), max(rowid) FROM daily_activity"
-            ).fetchone()
-            clause = "WHERE d.rowid BETWEEN ? AND ?"
-        else:
-            first, last = day_number(start), day_number(end)
-            clause = ("WHERE d.day BETWEEN date(? * 86400, 'unixepoch') "
-                      "AND date(? * 86400, 'unixepoch')")
-        rows = raw.execute("SELECT max(rowid) FROM daily_activity").fetchone()[0] or 0
-        if first is not None and rows > 2 * PARALLEL_ROWS and last > first:
-            middle = (first + last) // 2
-            halves = [(first, middle), (middle + 1, last)]
-            with ThreadPoolExecutor(len(halves)) as pool:
-                parts = pool.map(
-                    lambda span: list(_sqlite_rows(path, clause, span, to_pid)), halves
-                )
-                for chunks in parts:
-                    yield from chunks
-            return
+    # A range covering every day reads the table in storage order, not through the day index.
     where, args = ("", ()) if covered else (
         "WHERE d.day >= ? AND d.day <= ?", (start.isoformat(), end.isoformat())
     )
-    yield from _fetch(raw.execute(SQLITE_ACTIVITY.format(where=where), args), to_pid)
-
-
-def _sqlite_rows(
-    path: str, clause: str, span: tuple[int, int], to_pid: np.ndarray
-) -> Iterator[np.ndarray]:
-    """The activity rows of one span (rowids or day numbers), on a connection of its own."""
-    own = sqlite3.connect(path, timeout=60)
-    try:
-        own.execute("PRAGMA query_only=ON")
-        yield from _fetch(own.execute(SQLITE_ACTIVITY.format(where=clause), span), to_pid)
-    finally:
-        own.close()
-
-
-def _fetch(cursor: Any, to_pid: np.ndarray) -> Iterator[np.ndarray]:
+    cursor = raw.execute(SQLITE_ACTIVITY.format(where=where), args)
     while rows := cursor.fetchmany(FETCH):
         table = np.array(rows, dtype=np.int64)
         table[:, 0] = to_pid[table[:, 0]]

@@ -145,21 +145,3 @@ def test_a_full_refresh_keeps_facts_of_days_whose_messages_were_purged(london):
         conn.execute(delete(Message).where(Message.created_at < dt.datetime(2025, 3, 30)))
     refresh(engine, settings, full=True)
     assert csv(engine, settings, "all") == before
-
-
-@BACKENDS
-def test_the_two_connection_fact_read_gives_the_same_aggregates(london, monkeypatch):
-    from metrics import factload
-
-    engine, settings = london
-    refresh(engine, settings, full=True)
-    single = dump(engine)
-    monkeypatch.setattr(factload, "PARALLEL_ROWS", 1)  # the organisation is small
-    refresh(engine, settings, full=True)
-    assert dump(engine) == single
-    with __import__("store.engine", fromlist=["x"]).write_transaction(engine) as conn:
-        conn.execute(RefreshQueue.__table__.insert().values(
-            source="test", day_from=D(2025, 3, 29), day_to=D(2025, 3, 29),
-            queued_at=dt.datetime(2025, 4, 2)))
-    assert refresh(engine, settings).startswith("incremental")  # day halves in parallel
-    assert dump(engine) == single
