@@ -152,12 +152,14 @@ def _declare() -> None:
     common: dict[str, Any] = {"dimensions": ("*",), "grains": GRAINS}
     declare(Metric(
         name="wau", label="Weekly engaged people (WAU)", unit="count",
-        definition="Distinct people engaged (post, reply or reaction) on at least one day of "
-        "the 7 days ending on the day, each counted in their group as of that day.", **common))
+        definition="Distinct people engaged (post, reply or reaction, as members) on at least "
+        "one day of the 7 days ending on the day, each counted in their group as of that day "
+        "(also when they have left since).", **common))
     declare(Metric(
         name="mau", label="Monthly engaged people (MAU)", unit="count",
-        definition="Distinct people engaged (post, reply or reaction) on at least one day of "
-        "the 28 days ending on the day, each counted in their group as of that day.", **common))
+        definition="Distinct people engaged (post, reply or reaction, as members) on at least "
+        "one day of the 28 days ending on the day, each counted in their group as of that day "
+        "(also when they have left since).", **common))
     declare(Metric(
         name="stickiness", label="Stickiness", unit="ratio",
         definition="Mean daily engaged people over the 28 days ending on the day, divided by "
