@@ -97,9 +97,9 @@ def member_counts(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         days = facts.activity_days()
         member = facts.member_mask(pids, days)
         counts = facts.activity[list(KINDS)].to_numpy(dtype=np.int32)
-        facts.cache["member_counts"] = (
-            pids[member].astype(np.int64), days[member].astype(np.int64), counts[member]
-        )
+        if not member.all():
+            pids, days, counts = pids[member], days[member], counts[member]
+        facts.cache["member_counts"] = (pids.astype(np.int64), days.astype(np.int64), counts)
     return facts.cache["member_counts"]  # type: ignore[no-any-return]
 
 

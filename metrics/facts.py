@@ -144,20 +144,25 @@ def load_activity(conn: Connection, index: pd.Index, start: dt.date, end: dt.dat
     base = day_number(start)
     width = np.int64(day_number(end) - base + 1)
     pid, days, counts = fetch_activity(conn, index, start, end)
-    keep = counts.sum(axis=1) > 0
-    key = pid[keep].astype(np.int64) * width + (days[keep].astype(np.int64) - base)
-    counts = counts[keep]
+    key = pid.astype(np.int64) * width + (days.astype(np.int64) - base)
+    del pid, days  # tens of millions of rows: free what is no longer needed at once
+    keep = counts.any(axis=1)
+    if not keep.all():
+        key, counts = key[keep], counts[keep]
+    del keep
     if len(key) == 0:
         return _empty_activity()
     order = np.argsort(key, kind="stable")
-    key, counts = key[order], counts[order]
+    key = key[order]
+    counts = counts[order]
+    del order
     first = np.ones(len(key), dtype=bool)
     first[1:] = key[1:] != key[:-1]
     if not first.all():  # two sources saw the same person-day: keep the larger count per kind
         starts = np.flatnonzero(first)
         counts = np.maximum.reduceat(counts, starts, axis=0)
         key = key[starts]
-    frame = pd.DataFrame(counts.astype(np.int32), columns=list(KINDS))
+    frame = pd.DataFrame(counts.astype(np.int32, copy=False), columns=list(KINDS), copy=False)
     frame.insert(0, "day", as_datetime64(key % width + base))
     frame.insert(0, "pid", (key // width).astype(np.int32))
     return frame
