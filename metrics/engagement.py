@@ -87,7 +87,7 @@ def member_activity(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
         engaged = np.asarray((counts[:, : len(ENGAGING)] > 0).any(axis=1))
         active = np.asarray((counts > 0).any(axis=1))
         facts.cache["member_activity"] = (pids, days, engaged, active)
-    return facts.cache["member_activity"]  # type: ignore[no-any-return]
+    return facts.cache["member_activity"]  # type: ignore[return-value]
 
 
 def member_counts(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,7 +100,7 @@ def member_counts(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if not member.all():
             pids, days, counts = pids[member], days[member], counts[member]
         facts.cache["member_counts"] = (pids.astype(np.int64), days.astype(np.int64), counts)
-    return facts.cache["member_counts"]  # type: ignore[no-any-return]
+    return facts.cache["member_counts"]  # type: ignore[return-value]
 
 
 def engagement_grid(facts: Facts, by: str, lo: int, hi: int) -> Grid:
