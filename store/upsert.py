@@ -1,15 +1,26 @@
-"""The one place that knows dialect upsert syntax; batches are deduplicated first."""
+"""The one place that knows dialect upsert syntax; batches are deduplicated first.
+
+Rows reach the driver's `executemany` as plain tuples, through a statement compiled once per
+(dialect, table, columns, conflict clause): SQLAlchemy's per-row parameter handling costs more
+than SQLite's own insert. Column types are still converted by SQLAlchemy's bind processors, so
+stored values are exactly those the Core path would store.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Dialect, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 
 CHUNK = 5000
+Row = Sequence[Any]
 
 
 def dedupe(rows: Iterable[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
@@ -20,32 +31,134 @@ def dedupe(rows: Iterable[dict[str, Any]], keys: Sequence[str]) -> list[dict[str
     return list(latest.values())
 
 
+def dedupe_tuples(rows: Iterable[Row], positions: Sequence[int]) -> list[Row]:
+    """`dedupe` for tuples: the key is the values at `positions`."""
+    if len(positions) == 1:
+        at = positions[0]
+        return list({row[at]: row for row in rows}.values())
+    pick = _picker(positions)
+    return list({pick(row): row for row in rows}.values())
+
+
 def upsert(
     conn: Connection,
     table: Table,
-    rows: Iterable[dict[str, Any]],
+    rows: Iterable[dict[str, Any]] | Iterable[Row],
     keys: Sequence[str] | None = None,
     update: Sequence[str] | None = None,
+    *,
+    columns: Sequence[str] | None = None,
 ) -> int:
     """Insert rows, updating `update` columns (default: all non-key) on key conflicts.
 
+    Rows are dicts, or tuples in the order of `columns`. The last row of each key wins.
     `update=()` inserts only new keys and leaves existing rows alone. Returns rows sent.
     """
-    keys = list(keys or [c.name for c in table.primary_key.columns])
-    batch = dedupe(rows, keys)
-    if not batch:
-        return 0
-    columns = list(batch[0].keys())
+    keys = tuple(keys or (c.name for c in table.primary_key.columns))
+    if columns is None:
+        batch_dicts = dedupe(rows, keys)  # type: ignore[arg-type]
+        if not batch_dicts:
+            return 0
+        columns = tuple(batch_dicts[0])
+        batch: list[Row] = [tuple(r[c] for c in columns) for r in batch_dicts]
+    else:
+        columns = tuple(columns)
+        batch = dedupe_tuples(rows, [columns.index(k) for k in keys])  # type: ignore[arg-type]
+        if not batch:
+            return 0
     if update is None:
         update = [c for c in columns if c not in keys]
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    plan = _plan(conn.dialect, table, columns, keys, tuple(update))
+    return plan.send(conn, batch)
+
+
+def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> int:
+    """Plain INSERT of tuples in the order of `columns`, for rows known to be new and unique."""
+    if not rows:
+        return 0
+    return _plan(conn.dialect, table, tuple(columns), None, ()).send(conn, rows)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A compiled statement and how to turn caller tuples into driver parameters."""
+
+    sql: str
+    order: tuple[int, ...]  # caller column index of each driver parameter
+    names: tuple[str, ...] | None  # parameter names for named paramstyles, else None
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+    defaults: tuple[Any, ...]  # scalar column defaults appended after the caller's columns
+
+    def send(self, conn: Connection, rows: Sequence[Row]) -> int:
+        """Execute for every row through the DBAPI cursor of `conn` (its open transaction)."""
+        driver_error = conn.dialect.loaded_dbapi.Error
+        cursor = conn.connection.cursor()
+        try:
+            for start in range(0, len(rows), CHUNK):
+                cursor.executemany(self.sql, self._params(rows[start:start + CHUNK]))
+        except driver_error as exc:  # raised as SQLAlchemy raises it on the Core path
+            raise DBAPIError.instance(
+                self.sql, None, exc, driver_error, dialect=conn.dialect, ismulti=True
+            ) from exc
+        finally:
+            cursor.close()
+        return len(rows)
+
+    def _params(self, rows: Sequence[Row]) -> list[Any]:
+        cells: list[Any] = [list(c) for c in zip(*rows, strict=True)] if rows else []
+        cells += [itertools.repeat(value, len(rows)) for value in self.defaults]
+        for at, process in self.processors:
+            cells[at] = list(map(process, cells[at]))
+        ordered = [cells[i] for i in self.order]
+        tuples = zip(*ordered, strict=False)
+        if self.names is None:
+            return list(tuples)
+        return [dict(zip(self.names, values, strict=True)) for values in tuples]
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(
+    dialect: Dialect,
+    table: Table,
+    columns: tuple[str, ...],
+    keys: tuple[str, ...] | None,
+    update: tuple[str, ...],
+) -> _Plan:
+    """Compile once: (keys None) plain INSERT, else INSERT … ON CONFLICT (keys) DO …."""
+    missing = [c for c in table.columns if c.name not in columns and c.default is not None]
+    if any(not c.default.is_scalar for c in missing):  # type: ignore[union-attr]
+        raise TypeError(f"{table.name}: pass every column whose default is not a constant")
+    names = columns + tuple(c.name for c in missing)
+    insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
     stmt = insert(table)
-    if update:
+    if keys is not None and update:
         stmt = stmt.on_conflict_do_update(
             index_elements=keys, set_={c: stmt.excluded[c] for c in update}
         )
-    else:
+    elif keys is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-    for start in range(0, len(batch), CHUNK):
-        conn.execute(stmt, batch[start:start + CHUNK])
-    return len(batch)
+    compiled = stmt.compile(dialect=dialect, column_keys=list(names))
+    if compiled.insert_prefetch:
+        raise TypeError(f"{table.name}: columns with defaults the fast path cannot compute")
+    bind_names = list(compiled.positiontup or compiled.bind_names.values())
+    order = tuple(names.index(n) for n in bind_names)
+    processors = []
+    for i, name in enumerate(names):
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors.append((i, process))
+    escaped = getattr(compiled, "escaped_bind_names", {}) or {}
+    return _Plan(
+        sql=str(compiled),
+        order=order,
+        names=None if dialect.positional else tuple(escaped.get(n, n) for n in bind_names),
+        processors=tuple(processors),
+        defaults=tuple(c.default.arg for c in missing),  # type: ignore[union-attr]
+    )
+
+
+def _picker(positions: Sequence[int]) -> Callable[[Row], tuple[Any, ...]]:
+    def pick(row: Row) -> tuple[Any, ...]:
+        return tuple(row[i] for i in positions)
+
+    return pick

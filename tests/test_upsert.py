@@ -1,0 +1,128 @@
+"""store.upsert through the DBAPI: rows land, the last row wins, conflicts update, both stores."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from store.engine import write_transaction
+from store.models import Account, DailyActivity, Group, Message, Person
+from store.upsert import dedupe_tuples, insert_rows, upsert
+from tests.conftest import BACKENDS
+
+NOW = dt.datetime(2026, 3, 1, 9, 30, 0)
+DAY = dt.date(2026, 3, 1)
+FACT = ("source", "person_key", "day", "posts", "replies", "reactions", "reads")
+
+
+def _people(conn, *keys):
+    upsert(conn, Person.__table__, [{"person_key": k, "created_at": NOW} for k in keys])
+
+
+def _facts(engine):
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(DailyActivity.person_key, DailyActivity.day, DailyActivity.posts,
+                   DailyActivity.reads).order_by(DailyActivity.person_key, DailyActivity.day)
+        )
+        return [tuple(r) for r in rows]
+
+
+@BACKENDS
+def test_tuples_land_and_the_last_row_of_a_key_wins(engine):
+    with write_transaction(engine) as conn:
+        _people(conn, "a", "b")
+        sent = upsert(
+            conn, DailyActivity.__table__,
+            [("g", "a", DAY, 1, 0, 0, 5), ("g", "b", DAY, 2, 0, 0, 6), ("g", "a", DAY, 3, 0, 0, 7)],
+            columns=FACT,
+        )
+    assert sent == 2
+    assert _facts(engine) == [("a", DAY, 3, 7), ("b", DAY, 2, 6)]
+
+
+@BACKENDS
+def test_conflicts_update_only_the_named_columns(engine):
+    with write_transaction(engine) as conn:
+        _people(conn, "a")
+        upsert(conn, DailyActivity.__table__, [("g", "a", DAY, 1, 0, 0, 5)], columns=FACT)
+    with write_transaction(engine) as conn:
+        upsert(conn, DailyActivity.__table__, [("g", "a", DAY, 9, 0, 0, 9)], columns=FACT,
+               update=("posts",))
+        upsert(conn, DailyActivity.__table__, [("g", "a", DAY, 8, 0, 0, 8)], columns=FACT,
+               update=())
+    assert _facts(engine) == [("a", DAY, 9, 5)]
+
+
+@BACKENDS
+def test_dicts_fill_constant_defaults_and_store_what_core_stores(engine):
+    joined = dt.datetime(2025, 1, 2, 3, 4, 5)
+    with write_transaction(engine) as conn:
+        _people(conn, "p")
+        upsert(conn, Account.__table__, [{"platform": "yammer", "account_id": "1",
+                                          "person_key": "p", "joined_at": joined,
+                                          "updated_at": NOW}])
+        conn.execute(Account.__table__.insert(), [{"platform": "yammer", "account_id": "2",
+                                                   "person_key": "p", "joined_at": joined,
+                                                   "updated_at": NOW}])
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(Account.account_id, Account.has_user_record, Account.joined_at, Account.state)
+            .order_by(Account.account_id)
+        ).all()
+        matched = conn.scalar(select(Person.matched))
+        raw = conn.execute(text("SELECT joined_at, has_user_record FROM accounts")).all()
+    assert [tuple(r) for r in stored] == [("1", False, joined, None), ("2", False, joined, None)]
+    assert matched is True
+    assert raw[0] == raw[1]  # the same stored form (SQLite: text and 0/1) as the Core path
+
+
+@BACKENDS
+def test_insert_rows_is_a_plain_insert(engine):
+    with write_transaction(engine) as conn:
+        _people(conn, "a", "b")
+        assert insert_rows(
+            conn, DailyActivity.__table__, FACT,
+            [("g", "a", DAY, 1, 0, 0, 1), ("g", "b", DAY, 2, 0, 0, 2)],
+        ) == 2
+    assert _facts(engine) == [("a", DAY, 1, 1), ("b", DAY, 2, 2)]
+    with pytest.raises(IntegrityError):
+        with write_transaction(engine) as conn:
+            insert_rows(conn, DailyActivity.__table__, FACT, [("g", "a", DAY, 5, 0, 0, 5)])
+
+
+@BACKENDS
+def test_a_failed_transaction_rolls_back_fast_path_rows(engine):
+    with pytest.raises(IntegrityError):
+        with write_transaction(engine) as conn:
+            upsert(conn, Group.__table__, [{"platform": "yammer", "group_id": "1", "name": "n"}])
+            _people(conn, "a")
+            # a fact of an unknown person breaks the foreign key: everything above rolls back
+            insert_rows(conn, DailyActivity.__table__, FACT, [("g", "nobody", DAY, 1, 0, 0, 0)])
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Group)) == 0
+        assert conn.scalar(select(func.count()).select_from(Person)) == 0
+
+
+@BACKENDS
+def test_large_batches_span_chunks(engine):
+    keys = [f"k{i:05d}" for i in range(12_001)]
+    with write_transaction(engine) as conn:
+        _people(conn, *keys)
+        rows = [("yammer", str(i), "t", None, None, None, k, "user", None, True, None, None,
+                 NOW + dt.timedelta(seconds=i), None) for i, k in enumerate(keys)]
+        columns = [c.name for c in Message.__table__.columns]
+        assert insert_rows(conn, Message.__table__, columns, rows) == len(keys)
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Message)) == len(keys)
+        last = conn.scalar(select(Message.created_at).where(Message.message_id == "12000"))
+    assert last == NOW + dt.timedelta(seconds=12_000)
+
+
+def test_dedupe_tuples_keeps_last_in_first_seen_order():
+    rows = [(1, "x", "a"), (2, "x", "b"), (1, "x", "c"), (1, "y", "d")]
+    assert dedupe_tuples(rows, [0]) == [(1, "y", "d"), (2, "x", "b")]
+    assert dedupe_tuples(rows, [0, 1]) == [(1, "x", "c"), (2, "x", "b"), (1, "y", "d")]
