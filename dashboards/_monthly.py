@@ -165,8 +165,8 @@ def _month_rows(monthly: pd.DataFrame, month: str) -> Any:
 def _listening(engine: Engine, settings: Settings, month: str, definition: str) -> list[Kpi]:
     first = month_bounds(shift_month(month, -12))[0]
     _, last = month_bounds(month)
-    frame = read.read_metric(engine, settings, "listening", "all", first, last, "month")
-    managers = read.read_metric(engine, settings, "manager_participation", "all", first, last,
+    frame = read.read_page_metric(engine, settings, "listening", "all", first, last, "month")
+    managers = read.read_page_metric(engine, settings, "manager_participation", "all", first, last,
                                 "month")
     managers = managers[managers["role"] == "manager"] if "role" in managers.columns else managers
     listen = _month_rows(frame, month)

@@ -271,18 +271,24 @@ def read_metric(
     start: dt.date | None = None,
     end: dt.date | None = None,
     grain: str | None = None,
+    whole_periods: bool = False,
 ) -> pd.DataFrame:
-    """Any catalogued period metric (funnel, listening, …) computed from facts, suppressed.
+    """Any catalogued period metric (funnel, listening, …), suppressed.
 
-    The metric's module provides COMPUTE[name](facts, by, start, end, grain) and PRIVACY[name]
-    ({partition, size, values} or {cells: True, size, values}).
+    The pages' views (metrics.materialise.PAGE_VIEWS) are read from agg_results when the range
+    covers every day with data, or with `whole_periods` (the periods overlapping the range,
+    each whole, as pages show them); anything else is computed from the facts (exact ranges).
     """
     from metrics import catalog
     from metrics.facts import load_facts
-    from metrics.privacy import suppress_cells
+    from metrics.materialise import implementation, is_materialised, read_view
 
     metric = catalog.get(name)
-    compute, privacy = _implementation(name)
+    try:
+        compute, privacy, _ = implementation(name)
+    except KeyError:
+        message = f"metric {name!r} cannot be printed here (no computation registered)"
+        raise MetricError(message) from None
     grain = grain or metric.grains[0]
     state = ensure_fresh(engine, settings)
     known = _dimensions(state)
@@ -292,12 +298,36 @@ def read_metric(
     lo, hi = _range(span, start, end)
     if span is None or hi < span[0] or lo > span[1]:
         return pd.DataFrame()
-    key = (engine.url.render_as_string(), settings.timezone, str(state.refreshed_at))
-    if _FACTS.get("key") != key:  # one load per refresh, shared by every page callback
-        _FACTS.clear()
-        _FACTS.update(key=key, facts=load_facts(engine, settings, with_messages=True))
-    frame = compute(_FACTS["facts"], by, lo, hi, grain)  # type: ignore[operator]
-    k = settings.privacy.min_group_size
+    frame = pd.DataFrame()
+    whole = whole_periods or (lo <= span[0] and hi >= span[1])
+    if whole and is_materialised(name, by, grain, known):
+        with engine.connect() as conn:
+            frame = read_view(conn, name, by, grain, lo, hi)
+    if frame.empty:  # not stored, or no rows: computed, which also gives the empty columns
+        key = (engine.url.render_as_string(), settings.timezone, str(state.refreshed_at))
+        if _FACTS.get("key") != key:  # one load per refresh, shared by every page callback
+            _FACTS.clear()
+            _FACTS.update(key=key, facts=load_facts(engine, settings, with_messages=True))
+        frame = compute(_FACTS["facts"], by, lo, hi, grain)
+    return _suppress_metric(frame, privacy, settings.privacy.min_group_size)
+
+
+def read_page_metric(
+    engine: Engine,
+    settings: Settings,
+    name: str,
+    by: str = "all",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    grain: str | None = None,
+) -> pd.DataFrame:
+    """read_metric over whole periods (those overlapping the range): what the pages show."""
+    return read_metric(engine, settings, name, by, start, end, grain, whole_periods=True)
+
+
+def _suppress_metric(frame: pd.DataFrame, privacy: Mapping[str, Any], k: int) -> pd.DataFrame:
+    from metrics.privacy import suppress_cells
+
     if privacy.get("cells"):
         return suppress_cells(
             frame, k, size=privacy["size"], values=privacy.get("values", ()),
@@ -311,22 +341,6 @@ def read_metric(
         size=privacy["size"],
         values=privacy.get("values", ()),
     )
-
-
-def _implementation(name: str) -> tuple[object, dict]:  # type: ignore[type-arg]
-    import importlib
-
-    from metrics.catalog import METRIC_MODULES
-
-    for module_name in METRIC_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            continue
-        compute = getattr(module, "COMPUTE", {}).get(name)
-        if compute is not None:
-            return compute, getattr(module, "PRIVACY", {}).get(name, {"size": "members"})
-    raise MetricError(f"metric {name!r} cannot be printed here (no computation registered)")
 
 
 def read_activity_mix(

@@ -16,6 +16,7 @@ from metrics.attribution import ALL, CROSS
 from metrics.calendar import day_number, from_day_number, parse_days
 from metrics.factload import bulk_insert, rows_frame
 from metrics.facts import Facts, data_range, load_facts
+from metrics.materialise import compute_views, save_views
 from metrics.trends import LOOKBACK, STORED, compute_daily
 from settings import Settings
 from store.aggregates import AggEngagement, AggFirstActivity, RefreshState
@@ -105,6 +106,7 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
         with write_transaction(engine) as conn:
             conn.execute(delete(AggEngagement))
             conn.execute(delete(AggFirstActivity))
+            save_views(conn, [])
             _save_state(conn, settings, [], None, plan)
         return 0
     first, last = span
@@ -123,6 +125,8 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
         known = _known_first_activity(engine, lo - dt.timedelta(days=LOOKBACK), hi)
     else:
         lo, hi, known = first, last, None
+    # period metrics need every day and the messages: their own full load, freed before the next
+    views = compute_views(load_facts(engine, settings, with_messages=True))
     facts = load_facts(engine, settings, lo - dt.timedelta(days=LOOKBACK), hi, first_activity=known)
     dimensions = materialised_dimensions(facts.attributes())
     if incremental and state is not None and state.dimensions != ",".join(dimensions):
@@ -138,6 +142,7 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
             conn.execute(delete(AggEngagement))
         for dim, frame in frames.items():
             _insert(conn, dim, frame)
+        save_views(conn, views)
         _save_first_activity(conn, facts, lo - dt.timedelta(days=LOOKBACK) if incremental else None)
         _save_state(conn, settings, dimensions, (first, last), plan)
     return (hi - lo).days + 1

@@ -129,7 +129,7 @@ def test_metrics_list_names_every_metric_with_its_definition(config, capsys):
 @BACKENDS
 def test_every_catalogued_metric_prints_and_withholds_small_groups(config, capsys):
     from metrics import catalog
-    from metrics.read import _implementation
+    from metrics.materialise import implementation
 
     for metric in catalog.all_metrics():
         for by in ("all", "department"):
@@ -140,7 +140,7 @@ def test_every_catalogued_metric_prints_and_withholds_small_groups(config, capsy
             if metric.name in ("engagement", "wau", "mau", "stickiness", "trends"):
                 size = "members"
             else:
-                size = _implementation(metric.name)[1]["size"]
+                size = implementation(metric.name)[1]["size"]
             for row in rows:
                 if row.get(size) is not None and row[size] < 5:
                     assert row["suppressed"] is True, (metric.name, row)

@@ -70,12 +70,12 @@ def build(ctx: Context, grain: Any, start: Any, end: Any) -> View:
     panels = {}
     for chart, metric in (("collaboration-share", "cross_department_replies"),
                           ("collaboration-regions", "cross_region_replies")):
-        frame = ctx.read(read.read_metric, metric, "all", lo, hi, grain)
+        frame = ctx.read(read.read_page_metric, metric, "all", lo, hi, grain)
         panels[chart] = Panel(
             fig.lines_figure(frame, "period", {"cross_share": "Cross-group share of replies"},
                              percent=True),
             frame, hidden_note(frame, k))
-    matrix = ctx.read(read.read_metric, "reply_matrix", "department", lo, hi,
+    matrix = ctx.read(read.read_page_metric, "reply_matrix", "department", lo, hi,
                               "month")
     if len(matrix):
         matrix = matrix[matrix["period"] == matrix["period"].max()]

@@ -133,7 +133,7 @@ def _funnel(ctx: Context, by: str, lo: dt.date, hi: dt.date, filters: Any) -> Pa
     if filters:
         return Panel(fig.empty_figure("The funnel is shown without a region filter"),
                      pd.DataFrame())
-    frame = ctx.read(read.read_metric, "funnel", by, lo, hi, "month")
+    frame = ctx.read(read.read_page_metric, "funnel", by, lo, hi, "month")
     if frame.empty:
         return Panel(fig.empty_figure("No data in this range"), frame)
     latest = frame[frame["period"] == frame["period"].max()]

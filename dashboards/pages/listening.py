@@ -77,7 +77,7 @@ def build(ctx: Context, grain: Any, by: Any, start: Any, end: Any) -> View:
         return View({c: empty for c in CHARTS}, (options,))
     lo, hi = span
     k = ctx.k
-    overall = ctx.read(read.read_metric, "listening", "all", lo, hi, grain)
+    overall = ctx.read(read.read_page_metric, "listening", "all", lo, hi, grain)
     panels = {
         "listening-rate": Panel(
             fig.lines_figure(overall, "period", {"reply_rate": "Reply rate",
@@ -93,7 +93,7 @@ def build(ctx: Context, grain: Any, by: Any, start: Any, end: Any) -> View:
         whole = _whole_range(ctx, by, lo, hi)
         panels["listening-groups"] = Panel(fig.bar_figure(whole, "group", "reply_rate"), whole,
                                            hidden_note(whole, k))
-    managers = ctx.read(read.read_metric, "manager_participation", "all", lo, hi,
+    managers = ctx.read(read.read_page_metric, "manager_participation", "all", lo, hi,
                                 grain)
     mine = managers[managers["role"] == "manager"] if "role" in managers.columns else managers
     panels["listening-managers"] = Panel(
@@ -106,7 +106,7 @@ def build(ctx: Context, grain: Any, by: Any, start: Any, end: Any) -> View:
 
 def _whole_range(ctx: Context, by: str, lo: Any, hi: Any) -> pd.DataFrame:
     """Reply rate per group over the range: the months' answered and started threads summed."""
-    monthly = ctx.read(read.read_metric, "listening", by, lo, hi, "month")
+    monthly = ctx.read(read.read_page_metric, "listening", by, lo, hi, "month")
     if monthly.empty:
         return monthly
     hidden = monthly.groupby("group")["suppressed"].any()

@@ -1,0 +1,139 @@
+"""Period metrics the pages read (funnel, listening, …), materialised at refresh in agg_results.
+
+Each view is one metric × breakdown × grain computed over every day with data; its rows are
+stored unsuppressed (one JSON payload per row) and suppressed when read, like agg_engagement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, String, cast, delete, select
+
+from metrics.attribution import ALL, CROSS
+from metrics.catalog import METRIC_MODULES
+from metrics.factload import bulk_insert
+from metrics.facts import Facts
+from metrics.periods import period_of
+from store.aggregates import AggResult
+
+EVERY = "*"  # every materialised breakdown (crossed `a@region` ones excepted)
+# What the pages read: (metric, breakdown or EVERY, grains). Other views compute on request.
+PAGE_VIEWS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("funnel", EVERY, ("month",)),
+    ("listening", EVERY, ("month",)),
+    ("listening", ALL, ("week",)),
+    ("manager_participation", ALL, ("week", "month")),
+    ("cross_department_replies", ALL, ("week", "month")),
+    ("cross_region_replies", ALL, ("week", "month")),
+    ("reply_matrix", "department", ("week", "month")),
+)
+COLUMNS = ["metric", "dimension", "grain", "period", "grp", "sub", "size", "payload"]
+
+
+def views(dimensions: list[str]) -> Iterator[tuple[str, str, str]]:
+    """Every (metric, breakdown, grain) to materialise, given the materialised breakdowns."""
+    plain = [d for d in dimensions if CROSS not in d]
+    for metric, by, grains in PAGE_VIEWS:
+        for dimension in plain if by == EVERY else [by] if by in plain else []:
+            for grain in grains:
+                yield metric, dimension, grain
+
+
+def is_materialised(name: str, by: str, grain: str, dimensions: list[str]) -> bool:
+    """True when refresh stores this view (the pages' views)."""
+    return (name, by, grain) in set(views(dimensions))
+
+
+def implementation(name: str) -> tuple[Any, dict[str, Any], str | None]:
+    """The metric's compute function, privacy rule and extra row key (None: period × group)."""
+    for module_name in METRIC_MODULES:
+        module = importlib.import_module(module_name)
+        compute = getattr(module, "COMPUTE", {}).get(name)
+        if compute is not None:
+            privacy = getattr(module, "PRIVACY", {}).get(name, {"size": "members"})
+            return compute, privacy, getattr(module, "SUB", {}).get(name)
+    raise KeyError(name)
+
+
+def compute_views(facts: Facts) -> list[tuple[Any, ...]]:
+    """agg_results rows of every page view over the facts' whole span."""
+    rows: list[tuple[Any, ...]] = []
+    for name, by, grain in views(facts.attributes()):
+        compute, privacy, sub = implementation(name)
+        frame = compute(facts, by, facts.start, facts.end, grain)
+        rows += _rows(frame, name, by, grain, privacy["size"], sub)
+    return rows
+
+
+def save_views(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Replace every stored view with `rows` (inside the refresh's transaction)."""
+    conn.execute(delete(AggResult))
+    if conn.dialect.name != "postgresql":
+        rows = [(*r[:3], r[3].isoformat(), *r[4:]) for r in rows]
+    bulk_insert(conn, "agg_results", COLUMNS, rows)
+
+
+def read_view(
+    conn: Connection, name: str, by: str, grain: str, lo: dt.date, hi: dt.date
+) -> pd.DataFrame:
+    """Stored rows of a view whose periods overlap [lo, hi], as the metric computed them."""
+    first = pd.Timestamp(period_of(np.array([lo], dtype="datetime64[D]"), grain)[0]).date()
+    query = select(cast(AggResult.period, String), AggResult.grp, AggResult.payload).where(
+        AggResult.metric == name,
+        AggResult.dimension == by,
+        AggResult.grain == grain,
+        AggResult.period >= first,
+        AggResult.period <= hi,
+    )
+    stored = conn.execute(query).all()
+    if not stored:
+        return pd.DataFrame()
+    records = []
+    for period, group, payload in stored:
+        values = json.loads(payload)
+        records.append({"period": dt.date.fromisoformat(period[:10]), "group": group, **values})
+    frame = pd.DataFrame.from_records(records)
+    for column in frame.columns[2:]:
+        if frame[column].isna().all():
+            frame[column] = frame[column].astype(float)
+    return frame
+
+
+def _rows(
+    frame: pd.DataFrame, name: str, by: str, grain: str, size: str, sub: str | None
+) -> list[tuple[Any, ...]]:
+    if frame.empty:
+        return []
+    values = [c for c in frame.columns if c not in ("period", "group")]
+    periods = pd.to_datetime(frame["period"]).dt.date.tolist()
+    groups = frame["group"].astype(str).tolist()
+    subs = frame[sub].astype(str).tolist() if sub else [""] * len(frame)
+    sizes = frame[size].fillna(0).astype(np.int64).tolist() if size in frame else [0] * len(frame)
+    payloads = [
+        json.dumps(dict(zip(values, map(_plain, row), strict=True)), separators=(",", ":"))
+        for row in frame[values].itertuples(index=False, name=None)
+    ]
+    return [
+        (name, by, grain, period, group, s, n, payload)
+        for period, group, s, n, payload in zip(periods, groups, subs, sizes, payloads,
+                                                 strict=True)
+    ]
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value: numpy scalars unwrapped, NaN as null."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
