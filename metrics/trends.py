@@ -89,11 +89,14 @@ def period_start(days: pd.Series, grain: str) -> pd.Series:
     days = pd.to_datetime(days)
     if grain == "day":
         return days
+    if grain not in ("week", "month"):
+        raise MetricError(f"unknown grain {grain!r}; known: {', '.join(GRAINS)}")
+    values = days.to_numpy(dtype="datetime64[D]")
     if grain == "week":
-        return days - pd.to_timedelta(days.dt.day_of_week, unit="D")
-    if grain == "month":
-        return days.dt.to_period("M").dt.to_timestamp()
-    raise MetricError(f"unknown grain {grain!r}; known: {', '.join(GRAINS)}")
+        starts = values - ((values.astype(np.int64) + 3) % 7).astype("timedelta64[D]")
+    else:
+        starts = values.astype("datetime64[M]").astype("datetime64[D]")
+    return pd.Series(starts.astype("datetime64[ns]"), index=days.index, name=days.name)
 
 
 def to_periods(daily: pd.DataFrame, grain: str, start: dt.date, end: dt.date) -> pd.DataFrame:
@@ -104,27 +107,24 @@ def to_periods(daily: pd.DataFrame, grain: str, start: dt.date, end: dt.date) ->
     last day. `min_members` (fewest members on any of those days) is the suppression size.
     """
     keys = ["group", "sub"] if "sub" in daily.columns else ["group"]
-    frame = daily.copy()
-    frame["period"] = period_start(frame["day"], grain)
-    calendar = pd.DataFrame({"day": pd.date_range(start, end, freq="D")})
-    calendar["period"] = period_start(calendar["day"], grain)
-    days_in = calendar.groupby("period").size().rename("days")
-    sums = frame.groupby(["period", *keys])[["members", "engaged", "active", "workforce",
-                                              "engaged_28"]].sum()
-    rows = frame.groupby(["period", *keys]).agg(present=("day", "size"),
-                                                min_present=("members", "min"))
-    last = frame.sort_values("day").groupby(["period", *keys]).tail(1).set_index(["period", *keys])
-    out = sums.join(rows).join(days_in, on="period")
+    frame = daily.sort_values("day", kind="stable")
+    frame = frame.assign(period=period_start(frame["day"], grain))
+    calendar = period_start(pd.Series(pd.date_range(start, end, freq="D")), grain)
+    days_in = calendar.value_counts().rename("days")
+    out = frame.groupby(["period", *keys], sort=False).agg(
+        members=("members", "sum"), engaged=("engaged", "sum"), active=("active", "sum"),
+        workforce=("workforce", "sum"), present=("day", "size"),
+        min_present=("members", "min"), wau=("wau", "last"), mau=("mau", "last"),
+        last_engaged_28=("engaged_28", "last"),
+    ).join(days_in, on="period")
     out["min_members"] = np.where(out["present"] < out["days"], 0, out["min_present"])
     out["engaged_share"] = out["engaged"] / out["members"]
     out["active_share"] = out["active"] / out["members"]
     out["adoption"] = out["members"] / out["workforce"].where(out["workforce"] > 0)
     for column in ("members", "engaged", "active", "workforce"):
         out[column] = out[column] / out["days"]
-    out["wau"] = last["wau"]
-    out["mau"] = last["mau"]
-    out["stickiness"] = (last["engaged_28"] / MONTH) / last["mau"].where(last["mau"] > 0)
-    out = out.drop(columns=["present", "min_present", "engaged_28"]).reset_index()
+    out["stickiness"] = (out["last_engaged_28"] / MONTH) / out["mau"].where(out["mau"] > 0)
+    out = out.drop(columns=["present", "min_present", "last_engaged_28"]).reset_index()
     return out.sort_values(["period", *keys], kind="mergesort").reset_index(drop=True)
 
 

@@ -81,8 +81,8 @@ def build(ctx: Context, region: Any, start: Any, end: Any) -> View:
         filters = {"region": region} if region else None
         countries = ctx.read(read.read_engagement, "country", lo, hi, "week",
                                          filters)
-        monthly = ctx.read(read.read_engagement, "country", lo, hi, "month",
-                                       filters)
+        month = max(lo, hi.replace(day=1))  # only the latest month is shown
+        monthly = ctx.read(read.read_engagement, "country", month, hi, "month", filters)
         latest = monthly[monthly["period"] == monthly["period"].max()] if len(monthly) else monthly
         panels["regions-map"] = Panel(fig.country_map_figure(latest), latest[PERIOD],
                                       hidden_note(latest, k))
