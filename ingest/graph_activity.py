@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
-import operator
 import re
 import tempfile
 from collections.abc import Iterator
@@ -36,7 +35,8 @@ REQUIRED = (UPN, POSTED, READ, LIKED)
 DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 CHUNK_ROWS = 50_000
 REDIRECTS = (301, 302, 303, 307, 308)
-_by_person = operator.itemgetter("person_key")
+ZERO = ("0", "0", "0")
+FACT_COLUMNS = ("source", "person_key", "day", "posts", "replies", "reactions", "reads")
 CONCEALED_WARNING = (
     "{n} user(s) have concealed names (32-hex User Principal Name): they are ingested as "
     "unmatched people, and department/region joins are impossible for them until an admin "
@@ -68,11 +68,13 @@ class GraphActivitySource:
         self._cursor: dt.date | None = None
         self._lost: str | None = None
         self._keys: dict[str, tuple[str, bool]] = {}  # UPN → (person key, concealed)
+        self._stored = KnownKeys()
 
     def windows(self, cursor: str | None) -> Iterator[Window]:
         """One window per report day: the given file(s), or every API day still due."""
         # A generator, so that a bad path or cursor fails inside the runner and is logged.
         self._cursor = _parse_cursor(cursor)
+        self._stored.forget()
         days = self._file_days() if self.path is not None else self._api_days()
         for day, where in days:
             target = str(where) if where else f"date={day}"
@@ -82,7 +84,7 @@ class GraphActivitySource:
         """Replace the source's facts of day D with one report; the cursor becomes D."""
         day, path = window.payload
         if path is not None:
-            load_report(path, day, writer, path.name, self._keys)
+            load_report(path, day, writer, path.name, self._keys, self._stored)
             self._cursor = max(day, self._cursor) if self._cursor else day
             return self._cursor.isoformat()
         if self._lost:
@@ -90,7 +92,10 @@ class GraphActivitySource:
             self._lost = None
         with tempfile.TemporaryDirectory(prefix="uptake-graph-") as tmp:
             report = self._fetch_report(day, Path(tmp) / f"yammer-activity-{day}.csv")
-            load_report(report, day, writer, f"getYammerActivityUserDetail(date={day})", self._keys)
+            load_report(
+                report, day, writer, f"getYammerActivityUserDetail(date={day})", self._keys,
+                self._stored,
+            )
         self._cursor = max(day, self._cursor) if self._cursor else day
         return self._cursor.isoformat()
 
@@ -153,15 +158,52 @@ class GraphActivitySource:
         return download(session, urljoin(url, location), dest, settings=self.settings)
 
 
+class KnownKeys:
+    """People and Graph accounts already stored, kept across one run's windows.
+
+    A window's additions join only once its transaction has committed, so a rolled-back
+    window never leaves keys here that the store does not hold.
+    """
+
+    def __init__(self) -> None:
+        self.people: set[str] | None = None
+        self.accounts: set[str] | None = None
+
+    def load(self, conn: Connection) -> tuple[set[str], set[str]]:
+        """The stored keys (read from the store the first time)."""
+        if self.people is None or self.accounts is None:
+            self.people = _column_set(conn, select(Person.person_key))
+            self.accounts = _column_set(conn, select(Account.person_key).distinct())
+        return self.people, self.accounts
+
+    def forget(self) -> None:
+        """Read the store again next time (a new run: others may have written meanwhile)."""
+        self.people = self.accounts = None
+
+    def add(self, people: set[str], accounts: set[str]) -> None:
+        """Keys that a committed window stored."""
+        if self.people is not None and self.accounts is not None:
+            self.people |= people
+            self.accounts |= accounts
+
+
 def load_report(
-    path: Path, day: dt.date, writer: Writer, name: str, keys: dict[str, tuple[str, bool]]
+    path: Path,
+    day: dt.date,
+    writer: Writer,
+    name: str,
+    keys: dict[str, tuple[str, bool]],
+    stored: KnownKeys | None = None,
 ) -> None:
     """Write one day's report: people, insert-only accounts, and non-zero activity facts."""
     conn = writer.conn
-    known = _column_set(conn, select(Person.person_key))
-    with_account = _column_set(conn, select(Account.person_key).distinct())
-    fact = DailyActivity
-    conn.execute(delete(fact).where(fact.source == SOURCE, fact.day == day))
+    stored = stored or KnownKeys()
+    known, with_account = stored.load(conn)
+    new_people: set[str] = set()
+    new_accounts: set[str] = set()
+    sent: set[str] = set()  # fact keys already inserted from this file
+    conn.execute(delete(DailyActivity).where(DailyActivity.source == SOURCE,
+                                             DailyActivity.day == day))
     keep_names = not writer.identity.pseudonymise
     concealed = 0
     now = _utcnow()
@@ -175,7 +217,7 @@ def load_report(
             writer.read(len(chunk))
             people: list[dict[str, Any]] = []
             accounts: list[dict[str, Any]] = []
-            facts: list[dict[str, Any]] = []
+            facts: dict[str, tuple[Any, ...]] = {}
             for row in chunk:
                 if len(row) < width:
                     writer.skip(f"{name}: short row ({len(row)} fields)")
@@ -184,13 +226,18 @@ def load_report(
                 if not upn:
                     writer.skip(f"{name}: blank {UPN}")
                     continue
-                try:
-                    posted, read, liked = _count(row[i_posted]), _count(row[i_read]), _count(
-                        row[i_liked]
-                    )
-                except ValueError:
-                    writer.skip(f"{name}: bad count for one user")
-                    continue
+                counts = row[i_posted], row[i_read], row[i_liked]
+                active = None
+                if counts != ZERO:
+                    try:
+                        posted, read, liked = _count(counts[0]), _count(counts[1]), _count(
+                            counts[2]
+                        )
+                    except ValueError:
+                        writer.skip(f"{name}: bad count for one user")
+                        continue
+                    if posted or read or liked:
+                        active = (posted, liked, read)
                 hit = keys.get(upn)
                 if hit is None:
                     hit = _key(writer, upn)
@@ -198,27 +245,36 @@ def load_report(
                 key, hidden = hit
                 if hidden:
                     concealed += 1
-                if key not in known:
-                    known.add(key)
+                if key not in known and key not in new_people:
+                    new_people.add(key)
                     person: dict[str, Any] = {"person_key": key, "matched": not hidden}
                     if keep_names and not hidden:
                         person["email"] = upn.lower()
                         shown = row[i_name].strip()[:200] if i_name is not None else ""
                         person["display_name"] = shown or None
                     people.append(person)
-                if key not in with_account:
-                    with_account.add(key)
+                if key not in with_account and key not in new_accounts:
+                    new_accounts.add(key)
                     accounts.append(_account(key, now))
-                if posted or read or liked:
-                    facts.append({"source": SOURCE, "person_key": key, "day": day, "posts": posted,
-                                  "replies": 0, "reactions": liked, "reads": read})
+                if active is not None:
+                    facts[key] = (SOURCE, key, day, active[0], 0, active[1], active[2])
             writer.save_people(people)
             writer.upsert(_table(Account), accounts, update=())
-            facts.sort(key=_by_person)  # key order: SQLite's B-tree pages are touched once each
-            writer.upsert(_table(DailyActivity), facts)
+            _write_facts(writer, facts, sent)
     if concealed:
         writer.warn(CONCEALED_WARNING.format(n=concealed))
     writer.touch(day, day)
+    writer.after_commit(lambda: stored.add(new_people, new_accounts))
+
+
+def _write_facts(writer: Writer, facts: dict[str, tuple[Any, ...]], sent: set[str]) -> None:
+    """INSERT facts of people new to this file (the day was cleared); upsert repeats."""
+    fresh = [facts[k] for k in sorted(facts) if k not in sent]  # key order: B-tree pages once
+    again = [row for k, row in facts.items() if k in sent]
+    writer.insert(_table(DailyActivity), FACT_COLUMNS, fresh)
+    if again:
+        writer.upsert(_table(DailyActivity), again, columns=FACT_COLUMNS)
+    sent.update(facts)
 
 
 def _key(writer: Writer, upn: str) -> tuple[str, bool]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -17,7 +17,7 @@ from store.engine import write_transaction
 from store.identity import Identity
 from store.locks import hold_lock, renew
 from store.models import Erasure, IngestRun, IngestState, Person, RefreshQueue
-from store.upsert import upsert
+from store.upsert import insert_rows, upsert
 
 MAX_WARNINGS = 50
 
@@ -80,6 +80,11 @@ class Writer:
         self.erased: set[str] = set(conn.scalars(select(Erasure.person_key)))
         self._people: set[str] = set()
         self.touched: list[tuple[dt.date, dt.date | None]] = []
+        self.committed: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the run's transaction has committed (never after a rollback)."""
+        self.committed.append(callback)
 
     def touch(self, day_from: dt.date, day_to: dt.date | None = None) -> None:
         """Mark local days whose facts changed (`day_to` None: every later day too) for refresh."""
@@ -118,20 +123,43 @@ class Writer:
     def upsert(
         self,
         table: Table,
-        rows: Sequence[dict[str, Any]],
+        rows: Sequence[dict[str, Any]] | Sequence[Sequence[Any]],
         keys: Sequence[str] | None = None,
         update: Sequence[str] | None = None,
+        *,
+        columns: Sequence[str] | None = None,
     ) -> int:
-        """Upsert rows (dropping erased people's rows, nulling references to them); counts them."""
+        """Upsert rows (dropping erased people's rows, nulling references to them); counts them.
+
+        Rows are dicts, or tuples in the order of `columns`.
+        """
         if self.erased:
-            rows = [
+            rows = self._forget(rows, columns)
+        written = upsert(self.conn, table, rows, keys, update, columns=columns)
+        self.result.rows_written += written
+        return written
+
+    def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+        """Plain INSERT of new, unique tuples (erased people dropped as in `upsert`); counts."""
+        if self.erased:
+            rows = self._forget(rows, columns)
+        written = insert_rows(self.conn, table, columns, rows)
+        self.result.rows_written += written
+        return written
+
+    def _forget(self, rows: Sequence[Any], columns: Sequence[str] | None) -> list[Any]:
+        if columns is None:
+            return [
                 _forget_references(r, self.erased)
                 for r in rows
                 if r.get("person_key") not in self.erased
             ]
-        written = upsert(self.conn, table, rows, keys, update)
-        self.result.rows_written += written
-        return written
+        at = list(columns).index("person_key") if "person_key" in columns else None
+        return [
+            _forget_in_tuple(r, self.erased)
+            for r in rows
+            if at is None or r[at] not in self.erased
+        ]
 
 
 def run_source(
@@ -195,6 +223,8 @@ def run_window(
         raise IngestError(f"{source.name} {window.target}: {result.error}") from exc
     finally:
         progress.done()
+    for callback in writer.committed:
+        callback()
     return result
 
 
@@ -295,6 +325,13 @@ def _forget_references(row: dict[str, Any], erased: set[str]) -> dict[str, Any]:
     if not any(isinstance(v, str) and v in erased for v in row.values()):
         return row
     return {k: None if isinstance(v, str) and v in erased else v for k, v in row.items()}
+
+
+def _forget_in_tuple(row: Sequence[Any], erased: set[str]) -> Sequence[Any]:
+    """`_forget_references` for a tuple row."""
+    if not any(isinstance(v, str) and v in erased for v in row):
+        return row
+    return tuple(None if isinstance(v, str) and v in erased else v for v in row)
 
 
 def _reason(exc: BaseException) -> str:

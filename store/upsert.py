@@ -9,7 +9,6 @@ stored values are exactly those the Core path would store.
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -106,9 +105,9 @@ class _Plan:
 
     def _params(self, rows: Sequence[Row]) -> list[Any]:
         cells: list[Any] = [list(c) for c in zip(*rows, strict=True)] if rows else []
-        cells += [itertools.repeat(value, len(rows)) for value in self.defaults]
+        cells += [[value] * len(rows) for value in self.defaults]
         for at, process in self.processors:
-            cells[at] = list(map(process, cells[at]))
+            cells[at] = _processed(process, cells[at])
         ordered = [cells[i] for i in self.order]
         tuples = zip(*ordered, strict=False)
         if self.names is None:
@@ -155,6 +154,15 @@ def _plan(
         processors=tuple(processors),
         defaults=tuple(c.default.arg for c in missing),  # type: ignore[union-attr]
     )
+
+
+def _processed(process: Callable[[Any], Any], values: list[Any]) -> list[Any]:
+    """`process` over values, once per distinct value when they repeat (a file's one day)."""
+    distinct = set(values)
+    if len(distinct) * 4 > len(values):
+        return list(map(process, values))
+    done = {v: process(v) for v in distinct}
+    return list(map(done.__getitem__, values))
 
 
 def _picker(positions: Sequence[int]) -> Callable[[Row], tuple[Any, ...]]:

@@ -393,3 +393,55 @@ def test_cli_missing_column_exits_2_with_one_line(tmp_path):
     assert len(lines) == 1, done.stderr
     assert "activity-2026-03-01.csv" in lines[0]
     assert "missing required column(s) Posted Count" in lines[0]
+
+
+@BACKENDS
+def test_people_seen_in_a_rolled_back_window_are_saved_when_it_reruns(
+    engine, settings, tmp_path, monkeypatch
+):
+    from ingest import runner
+    from store.identity import Identity as Ident
+
+    folder = tmp_path / "reports"
+    write(folder, "r-2026-03-01.csv", HEADER + "\n2026-03-02,erin@contoso.com,E,,,,1,0,0,,1\n")
+    write(folder, "r-2026-03-02.csv", HEADER + "\n2026-03-03,finn@contoso.com,F,,,,2,0,0,,1\n")
+    source = GraphActivitySource(settings, path=folder)
+    first, second = list(source.windows(None))
+    identity = Ident(TEST_HASH_KEY.encode())
+    runner.run_window(engine, settings, source, first, identity)
+    real = runner._queue_refresh
+
+    def broken(*args):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(runner, "_queue_refresh", broken)
+    with pytest.raises(IngestError, match="disk full"):
+        runner.run_window(engine, settings, source, second, identity)
+    monkeypatch.setattr(runner, "_queue_refresh", real)
+    # the same source object again: finn's person row was rolled back, so it must be written
+    runner.run_window(engine, settings, source, second, identity)
+    finn = ID.person_key("finn@contoso.com")
+    with engine.connect() as conn:
+        assert finn in set(conn.scalars(select(Person.person_key)))
+        assert finn in set(conn.scalars(select(Account.person_key)))
+    assert facts(engine)[(finn, dt.date(2026, 3, 2))] == (2, 0, 0, 0)
+
+
+@BACKENDS
+def test_a_person_repeated_across_chunks_keeps_the_last_counts(
+    engine, settings, tmp_path, monkeypatch
+):
+    from ingest import graph_activity
+
+    monkeypatch.setattr(graph_activity, "CHUNK_ROWS", 2)
+    lines = [
+        "2026-03-02,erin@contoso.com,E,,,,1,0,0,,1",
+        "2026-03-02,finn@contoso.com,F,,,,3,0,0,,1",
+        "2026-03-02,Erin@Contoso.com,E,,,,5,6,7,,1",  # the same person, next chunk
+        "2026-03-02,finn@contoso.com,F,,,,0,0,0,,1",  # all zero: no fact, the earlier one stays
+    ]
+    path = write(tmp_path, "r-2026-03-01.csv", HEADER + "\n" + "\n".join(lines) + "\n")
+    run_source(engine, settings, GraphActivitySource(settings, path=path))
+    erin, finn = ID.person_key("erin@contoso.com"), ID.person_key("finn@contoso.com")
+    day = dt.date(2026, 3, 1)
+    assert facts(engine) == {(erin, day): (5, 0, 7, 6), (finn, day): (3, 0, 0, 0)}
