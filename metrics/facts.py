@@ -271,26 +271,14 @@ def _load_attribution(conn: Connection, index: pd.Index, accounts: pd.DataFrame)
 def _load_messages(
     conn: Connection, index: pd.Index, zone: ZoneInfo, start: dt.date, end: dt.date
 ) -> pd.DataFrame:
+    """User messages of local days [start, end], plus the earlier starters of their threads
+    (a reply's thread may have started before `start`; metrics keep days in their own range)."""
     lo = dt.datetime.combine(start - dt.timedelta(days=1), dt.time())
     hi = dt.datetime.combine(end + dt.timedelta(days=2), dt.time())
     rows = conn.execute(
-        select(
-            Message.message_id,
-            Message.thread_id,
-            Message.replied_to_id,
-            Message.person_key,
-            Message.created_at,
-            Message.is_thread_starter,
-        ).where(
-            and_(Message.created_at >= lo, Message.created_at < hi),
-            or_(Message.sender_type.is_(None), Message.sender_type == "user"),
-            or_(Message.message_type.is_(None), Message.message_type != "system"),
-        )
+        _MESSAGES.where(and_(Message.created_at >= lo, Message.created_at < hi))
     ).all()
-    frame = rows_frame(
-        rows,
-        ["message_id", "thread_id", "replied_to_id", "person_key", "created_at", "is_starter"],
-    )
+    frame = rows_frame(rows, MESSAGE_COLUMNS)
     if frame.empty:
         return _no_messages()
     frame["pid"] = index.get_indexer(frame["person_key"].fillna("")).astype(np.int32)
@@ -299,10 +287,42 @@ def _load_messages(
     frame["day"] = as_datetime64(days)
     frame["is_starter"] = frame["is_starter"].astype(bool)
     inside = (days >= day_number(start)) & (days <= day_number(end))
+    frame = frame.loc[inside]
+    started = set(frame.loc[frame["is_starter"], "thread_id"])
+    missing = sorted(set(frame.loc[~frame["is_starter"], "thread_id"].dropna()) - started)
+    earlier = [
+        row
+        for chunk in range(0, len(missing), 500)
+        for row in conn.execute(
+            _MESSAGES.where(Message.is_thread_starter.is_(True),
+                            Message.thread_id.in_(missing[chunk:chunk + 500]))
+        ).all()
+    ]
+    if earlier:
+        older = rows_frame(earlier, MESSAGE_COLUMNS)
+        older["pid"] = index.get_indexer(older["person_key"].fillna("")).astype(np.int32)
+        older["created_at"] = pd.to_datetime(older["created_at"])
+        older["day"] = as_datetime64(local_day_numbers(older["created_at"], zone))
+        older["is_starter"] = True
+        frame = pd.concat([older, frame], ignore_index=True)
     columns = ["message_id", "thread_id", "replied_to_id", "pid", "created_at", "day", "is_starter"]
-    return frame.loc[inside, columns].sort_values("created_at", kind="mergesort").reset_index(
-        drop=True
-    )
+    return frame[columns].sort_values("created_at", kind="mergesort").reset_index(drop=True)
+
+
+MESSAGE_COLUMNS = [
+    "message_id", "thread_id", "replied_to_id", "person_key", "created_at", "is_starter",
+]
+_MESSAGES = select(
+    Message.message_id,
+    Message.thread_id,
+    Message.replied_to_id,
+    Message.person_key,
+    Message.created_at,
+    Message.is_thread_starter,
+).where(
+    or_(Message.sender_type.is_(None), Message.sender_type == "user"),
+    or_(Message.message_type.is_(None), Message.message_type != "system"),
+)
 
 
 def _no_messages() -> pd.DataFrame:

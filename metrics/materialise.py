@@ -21,7 +21,8 @@ from metrics.attribution import ALL, CROSS
 from metrics.catalog import METRIC_MODULES
 from metrics.factload import bulk_insert
 from metrics.facts import Facts
-from metrics.periods import period_of
+from metrics.listening import ANSWER_WINDOW
+from metrics.periods import GRAINS, period_of
 from store.aggregates import AggResult
 
 EVERY = "*"  # every materialised breakdown (crossed `a@region` ones excepted)
@@ -63,19 +64,37 @@ def implementation(name: str) -> tuple[Any, dict[str, Any], str | None]:
     raise KeyError(name)
 
 
-def compute_views(facts: Facts) -> list[tuple[Any, ...]]:
-    """agg_results rows of every page view over the facts' whole span."""
+def changed_periods(day: dt.date) -> dict[str, dt.date]:
+    """Per grain, the first period that a change of facts on `day` (or later) can alter.
+
+    A reply answers a thread up to 7 days old, so a thread's period may change that much later.
+    """
+    earliest = np.array([day - ANSWER_WINDOW.to_pytimedelta()], dtype="datetime64[D]")
+    return {grain: pd.Timestamp(period_of(earliest, grain)[0]).date() for grain in GRAINS}
+
+
+def compute_views(
+    facts: Facts, since: dict[str, dt.date] | None = None
+) -> list[tuple[Any, ...]]:
+    """agg_results rows of every page view over the facts' span (from `since[grain]` on)."""
     rows: list[tuple[Any, ...]] = []
     for name, by, grain in views(facts.attributes()):
         compute, privacy, sub = implementation(name)
-        frame = compute(facts, by, facts.start, facts.end, grain)
+        start = max(since[grain], facts.start) if since else facts.start
+        frame = compute(facts, by, start, facts.end, grain)
         rows += _rows(frame, name, by, grain, privacy["size"], sub)
     return rows
 
 
-def save_views(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Replace every stored view with `rows` (inside the refresh's transaction)."""
-    conn.execute(delete(AggResult))
+def save_views(
+    conn: Connection, rows: list[tuple[Any, ...]], since: dict[str, dt.date] | None = None
+) -> None:
+    """Replace the stored views (from `since[grain]` on) with `rows`, in the refresh's
+    transaction."""
+    if since is None:
+        conn.execute(delete(AggResult))
+    for grain, first in (since or {}).items():
+        conn.execute(delete(AggResult).where(AggResult.grain == grain, AggResult.period >= first))
     if conn.dialect.name != "postgresql":
         rows = [(*r[:3], r[3].isoformat(), *r[4:]) for r in rows]
     bulk_insert(conn, "agg_results", COLUMNS, rows)

@@ -85,3 +85,63 @@ def test_refresh_replaces_the_stored_views(demo_store: tuple[Engine, Settings]) 
     refresh(engine, settings, full=True)
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(AggResult)) == before
+
+
+def _dump(engine: Engine) -> list[tuple]:
+    with engine.connect() as conn:
+        views = conn.execute(select(AggResult.__table__).order_by(
+            AggResult.metric, AggResult.dimension, AggResult.grain, AggResult.period,
+            AggResult.grp, AggResult.sub)).all()
+    return [tuple(r) for r in views]
+
+
+@BACKENDS
+def test_an_incremental_refresh_stores_what_a_full_one_does(
+    demo_store: tuple[Engine, Settings],
+) -> None:
+    from store.engine import write_transaction
+    from store.models import DailyActivity, Message, RefreshQueue
+
+    engine, settings = demo_store
+    cutoff = END - dt.timedelta(days=9)
+    late = Message.created_at >= dt.datetime.combine(cutoff, dt.time())
+    with write_transaction(engine) as conn:
+        messages = [dict(r._mapping) for r in conn.execute(select(Message.__table__).where(late))]
+        facts = [dict(r._mapping) for r in conn.execute(
+            select(DailyActivity.__table__).where(DailyActivity.day >= cutoff))]
+        conn.execute(Message.__table__.delete().where(late))
+        conn.execute(DailyActivity.__table__.delete().where(DailyActivity.day >= cutoff))
+    refresh(engine, settings, full=True)
+    replies = [m for m in messages if not m["is_thread_starter"]]
+    assert len(replies) > 20  # late replies, some to threads started before the cutoff
+    with write_transaction(engine) as conn:
+        conn.execute(Message.__table__.insert(), messages)
+        conn.execute(DailyActivity.__table__.insert(), facts)
+        conn.execute(RefreshQueue.__table__.insert().values(
+            source="test", day_from=cutoff, day_to=None, queued_at=dt.datetime(2026, 4, 1)))
+    assert refresh(engine, settings).startswith("incremental refresh")
+    incremental = _dump(engine)
+    refresh(engine, settings, full=True)
+    assert _dump(engine) == incremental
+
+
+@BACKENDS
+def test_a_partial_load_brings_the_earlier_starters_of_its_replies(
+    demo_store: tuple[Engine, Settings],
+) -> None:
+    from metrics.collaboration import reply_pairs
+
+    engine, settings = demo_store
+    everything = load_facts(engine, settings, with_messages=True).messages
+    starters = everything[everything["is_starter"]].set_index("thread_id")["day"]
+    replies = everything[~everything["is_starter"]]
+    began = starters.reindex(replies["thread_id"]).to_numpy()
+    late = replies[(replies["day"].to_numpy() - began) >= pd.Timedelta(days=2)]
+    assert len(late) > 0
+    day = late["day"].max().date()
+    partial = load_facts(engine, settings, day, day, with_messages=True)
+    wanted = set(late.loc[late["day"].dt.date == day, "thread_id"])
+    present = set(partial.messages.loc[partial.messages["is_starter"], "thread_id"])
+    assert wanted <= present  # started days before the loaded day, still there
+    pairs = reply_pairs(partial, day, day)
+    assert len(pairs) > 0 and (pairs["day"] == pd.Timestamp(day)).all()
