@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -34,6 +35,8 @@ T = TypeVar("T")
 ACCOUNTS = cast(Table, Account.__table__)
 GROUPS = cast(Table, Group.__table__)
 MESSAGES = cast(Table, Message.__table__)
+MESSAGE_COLUMNS = tuple(c.name for c in MESSAGES.columns)
+_as_tuple = operator.itemgetter(*MESSAGE_COLUMNS)
 
 
 class YammerExportSource:
@@ -230,10 +233,8 @@ class ExportLoad:
                     Message.platform == ycsv.PLATFORM, Message.message_id.in_(part)
                 )
             ))
-        fresh = [r for r in rows if r["message_id"] not in stored]
-        if fresh:
-            self.conn.execute(MESSAGES.insert(), fresh)
-            self.writer.result.rows_written += len(fresh)
+        fresh = [_as_tuple(r) for r in rows if r["message_id"] not in stored]
+        self.writer.insert(MESSAGES, MESSAGE_COLUMNS, fresh)
         if stored:
             self.writer.upsert(MESSAGES, [r for r in rows if r["message_id"] in stored])
 
