@@ -6,7 +6,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection, Engine, Table, select, update
 
@@ -20,6 +20,7 @@ from store.models import Erasure, IngestRun, IngestState, Person, RefreshQueue
 from store.upsert import insert_rows, upsert
 
 MAX_WARNINGS = 50
+PEOPLE = cast(Table, Person.__table__)
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class Writer:
         if not fresh:
             return
         refresh = () if self.identity.pseudonymise else ("email", "display_name")
-        upsert(self.conn, Person.__table__, fresh, update=refresh)
+        upsert(self.conn, PEOPLE, fresh, update=refresh)
         self._people.update(p["person_key"] for p in fresh)
 
     def upsert(
@@ -237,7 +238,7 @@ def read_cursor(engine: Engine, source: str) -> str | None:
 def _save_cursor(conn: Connection, source: str, cursor: str) -> None:
     upsert(
         conn,
-        IngestState.__table__,
+        cast(Table, IngestState.__table__),
         [{"source": source, "cursor": cursor, "updated_at": _utcnow()}],
     )
 
@@ -249,12 +250,15 @@ def _queue_refresh(
         return
     open_from = min((a for a, b in touched if b is None), default=None)
     spans = [(a, b) for a, b in touched if b is not None and (open_from is None or b < open_from)]
-    rows = [{"day_from": a, "day_to": b} for a, b in _merge(spans)]
+    rows: list[dict[str, dt.date | None]] = [
+        {"day_from": a, "day_to": b} for a, b in _merge(spans)
+    ]
     if open_from is not None:
         rows.append({"day_from": open_from, "day_to": None})
     now = _utcnow()
     conn.execute(
-        RefreshQueue.__table__.insert(), [{**r, "source": source, "queued_at": now} for r in rows]
+        cast(Table, RefreshQueue.__table__).insert(),
+        [{**r, "source": source, "queued_at": now} for r in rows],
     )
 
 
@@ -271,7 +275,7 @@ def _merge(spans: list[tuple[dt.date, dt.date]]) -> list[tuple[dt.date, dt.date]
 def _start_run(engine: Engine, source: str, window: Window) -> int:
     with write_transaction(engine) as conn:
         row = conn.execute(
-            IngestRun.__table__.insert().values(
+            cast(Table, IngestRun.__table__).insert().values(
                 source=source,
                 target=window.target[:500],
                 window_start=window.start,
@@ -283,7 +287,9 @@ def _start_run(engine: Engine, source: str, window: Window) -> int:
                 rows_skipped=0,
             )
         )
-        return int(row.inserted_primary_key[0])
+        key = row.inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
 
 def _finish_run(conn: Connection, run_id: int, result: RunResult) -> None:

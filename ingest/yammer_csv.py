@@ -41,6 +41,8 @@ def padded(rows: Iterator[list[str]], width: int) -> Iterator[list[str]]:
 
 def parse_utc(text: str) -> dt.datetime | None:
     """`parse_timestamp`, with a fast path for the two common UTC forms (`…Z`, `… +0000`)."""
+    if not text:
+        return None
     if len(text) == 20 and text[19] == "Z":
         core = text[:19]
     elif len(text) == 25 and text.endswith(" +0000"):
