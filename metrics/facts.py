@@ -305,17 +305,16 @@ def _load_messages(
         older["day"] = as_datetime64(local_day_numbers(older["created_at"], zone))
         older["is_starter"] = True
         frame = pd.concat([older, frame], ignore_index=True)
-    columns = ["message_id", "thread_id", "replied_to_id", "pid", "created_at", "day", "is_starter"]
+    threads = pd.to_numeric(frame["thread_id"], errors="coerce")
+    if threads.notna().all():  # platform ids are digits: 8 bytes each instead of a string
+        frame["thread_id"] = threads.astype(np.int64)
+    columns = ["thread_id", "pid", "created_at", "day", "is_starter"]
     return frame[columns].sort_values("created_at", kind="mergesort").reset_index(drop=True)
 
 
-MESSAGE_COLUMNS = [
-    "message_id", "thread_id", "replied_to_id", "person_key", "created_at", "is_starter",
-]
+MESSAGE_COLUMNS = ["thread_id", "person_key", "created_at", "is_starter"]
 _MESSAGES = select(
-    Message.message_id,
     Message.thread_id,
-    Message.replied_to_id,
     Message.person_key,
     Message.created_at,
     Message.is_thread_starter,
@@ -328,9 +327,7 @@ _MESSAGES = select(
 def _no_messages() -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "message_id": pd.Series(dtype=object),
             "thread_id": pd.Series(dtype=object),
-            "replied_to_id": pd.Series(dtype=object),
             "pid": pd.Series(dtype=np.int32),
             "created_at": pd.Series(dtype="datetime64[ns]"),
             "day": pd.Series(dtype="datetime64[ns]"),

@@ -17,6 +17,7 @@ from metrics.calendar import day_number, from_day_number, parse_days
 from metrics.factload import bulk_insert, rows_frame
 from metrics.facts import Facts, data_range, load_facts
 from metrics.materialise import changed_periods, compute_views, save_views
+from metrics.periods import GRAINS
 from metrics.trends import LOOKBACK, STORED, compute_daily
 from settings import Settings
 from store.aggregates import AggEngagement, AggFirstActivity, RefreshState
@@ -122,15 +123,19 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
         lo, hi = max(lo, first), min(hi, last)
         if lo > hi:
             lo = hi = last
-        known = _known_first_activity(engine, lo - dt.timedelta(days=LOOKBACK), hi)
-        since: dict[str, dt.date] | None = changed_periods(lo)
+        since = changed_periods(lo)
+        start = min(lo - dt.timedelta(days=LOOKBACK), *since.values())
+        known = _known_first_activity(engine, start, last)
     else:
-        lo, hi, known, since = first, last, None, None
-    views = _period_views(engine, settings, since, last)
-    facts = load_facts(engine, settings, lo - dt.timedelta(days=LOOKBACK), hi, first_activity=known)
+        lo, hi, known = first, last, None
+        since = {grain: first for grain in GRAINS}
+        start = first - dt.timedelta(days=LOOKBACK)
+    # one load for both: days from `start` (rolling windows, changed periods) to the last
+    facts = load_facts(engine, settings, start, last, with_messages=True, first_activity=known)
     dimensions = materialised_dimensions(facts.attributes())
     if incremental and state is not None and state.dimensions != ",".join(dimensions):
         return _run(engine, settings, Plan(True, queue_id=plan.queue_id, reason="new attribute"))
+    views = compute_views(facts, since)
     frames = {dim: compute_daily(facts, dim, lo, hi) for dim in dimensions}
     with write_transaction(engine) as conn:
         if incremental:
@@ -142,23 +147,10 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
             conn.execute(delete(AggEngagement))
         for dim, frame in frames.items():
             _insert(conn, dim, frame)
-        save_views(conn, views, since)
-        _save_first_activity(conn, facts, lo - dt.timedelta(days=LOOKBACK) if incremental else None)
+        save_views(conn, views, since if incremental else None)
+        _save_first_activity(conn, facts, start if incremental else None)
         _save_state(conn, settings, dimensions, (first, last), plan)
     return (hi - lo).days + 1
-
-
-def _period_views(
-    engine: Engine, settings: Settings, since: dict[str, dt.date] | None, last: dt.date
-) -> list[tuple[Any, ...]]:
-    """The pages' period metrics: every period, or those from `since` on (their own load of
-    facts with messages, freed before the engagement load)."""
-    if since is None:
-        return compute_views(load_facts(engine, settings, with_messages=True))
-    start = min(since.values())
-    known = _known_first_activity(engine, start, last)
-    facts = load_facts(engine, settings, start, last, with_messages=True, first_activity=known)
-    return compute_views(facts, since)
 
 
 def _message_days(conn: Connection, settings: Settings) -> list[dt.date] | None:
