@@ -145,3 +145,11 @@ def test_a_full_refresh_keeps_facts_of_days_whose_messages_were_purged(london):
         conn.execute(delete(Message).where(Message.created_at < dt.datetime(2025, 3, 30)))
     refresh(engine, settings, full=True)
     assert csv(engine, settings, "all") == before
+
+
+def test_every_attribute_but_per_team_ones_is_crossed_with_region():
+    from metrics.refresh import materialised_dimensions
+
+    assert materialised_dimensions(["all", "department", "manager", "region"]) == [
+        "all", "department", "manager", "region", "department@region"]
+    assert materialised_dimensions(["all", "department"]) == ["all", "department"]
