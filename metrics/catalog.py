@@ -65,6 +65,18 @@ def all_metrics() -> list[Metric]:
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]
 
 
+def markdown() -> str:
+    """The metric list of the README: one entry per metric, from its declaration."""
+    lines = []
+    for metric in all_metrics():
+        dims = "any HR attribute" if ANY in metric.dimensions else ", ".join(metric.dimensions)
+        lines.append(
+            f"- **`{metric.name}`** — {metric.label} ({metric.unit}; by {dims}; "
+            f"{', '.join(metric.grains)}). {metric.definition}"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _load() -> None:
     for module in METRIC_MODULES:
         try:

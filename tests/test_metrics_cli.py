@@ -144,3 +144,14 @@ def test_every_catalogued_metric_prints_and_withholds_small_groups(config, capsy
             for row in rows:
                 if row.get(size) is not None and row[size] < 5:
                     assert row["suppressed"] is True, (metric.name, row)
+
+
+def test_the_readme_lists_every_metric_as_declared():
+    from pathlib import Path
+
+    from metrics import catalog
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    listed = readme.split("<!-- metrics:start")[1].split("-->", 1)[1].split("<!-- metrics:end")[0]
+    assert listed.strip() == catalog.markdown().strip()
+    assert all(f"**`{m.name}`**" in listed for m in catalog.all_metrics())
