@@ -70,4 +70,5 @@ def _guarded(reader: Iterator[list[str]], name: str) -> Iterator[list[str]]:
     try:
         yield from reader
     except (csv.Error, UnicodeDecodeError) as exc:
-        raise BadInputError(f"{name}: unreadable CSV near line {getattr(reader, 'line_num', '?')} ({exc})") from None
+        line = getattr(reader, "line_num", "?")
+        raise BadInputError(f"{name}: unreadable CSV near line {line} ({exc})") from None

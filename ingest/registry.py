@@ -18,7 +18,10 @@ def make_source(settings: Settings, name: str, options: dict[str, Any] | None = 
         from ingest.yammer_export import YammerExportSource
 
         return YammerExportSource(
-            settings, file=options.get("file"), since=options.get("since"), until=options.get("until")
+            settings,
+            file=options.get("file"),
+            since=options.get("since"),
+            until=options.get("until"),
         )
     if name == "graph-yammer-activity":
         from ingest.graph_activity import GraphActivitySource

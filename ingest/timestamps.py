@@ -8,7 +8,8 @@ import re
 from errors import SkippableRecord
 
 _SLASH = re.compile(
-    r"^(\d{4})[/-](\d{2})[/-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?\s*(?:([+-])(\d{2}):?(\d{2})|Z|UTC)?$"
+    r"^(\d{4})[/-](\d{2})[/-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?"
+    r"\s*(?:([+-])(\d{2}):?(\d{2})|Z|UTC)?$"
 )
 MISSING = {"", "null", "none", "nan"}
 
