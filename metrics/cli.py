@@ -27,7 +27,10 @@ TREND_COLUMNS = {
                "stickiness", "target", "progress"],
 }
 INTEGER = {"members", "engaged", "active", "workforce", "wau", "mau", "people", "threads",
-           "replies", "answered", "new", "returning", "resurrected", "dormant", "offset"}
+           "replies", "answered", "new", "returning", "resurrected", "dormant", "offset",
+           "replied", "authors", "known", "cross", "starters", "repliers", "reactors", "readers",
+           "inactive", "observers", "responders", "broadcasters", "catalysts", "engagers",
+           "posts", "reactions", "reads"}
 DECIMALS = 4
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -155,3 +157,22 @@ def test_the_readme_lists_every_metric_as_declared():
     listed = readme.split("<!-- metrics:start")[1].split("-->", 1)[1].split("<!-- metrics:end")[0]
     assert listed.strip() == catalog.markdown().strip()
     assert all(f"**`{m.name}`**" in listed for m in catalog.all_metrics())
+
+
+@BACKENDS
+def test_counts_print_as_whole_numbers_in_every_metric(config, capsys):
+    from metrics import catalog
+
+    counts = {"members", "min_members", "engaged", "active", "workforce", "wau", "mau", "people",
+              "threads", "replies", "answered", "replied", "authors", "known", "cross", "new",
+              "returning", "resurrected", "dormant", "offset", "starters", "repliers", "reactors",
+              "readers", "inactive", "observers", "responders", "broadcasters", "catalysts",
+              "engagers"}
+    for metric in catalog.all_metrics():
+        status, out, _ = run(capsys, "--config", config, "metrics", metric.name, "--format", "csv")
+        assert status == 0
+        rows = list(csv.DictReader(io.StringIO(out)))
+        for row in rows:
+            for column, value in row.items():
+                if column in counts and value:
+                    assert value.isdigit(), (metric.name, column, value)
