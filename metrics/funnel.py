@@ -20,13 +20,14 @@ from metrics.periods import (
     finish,
     groups_of,
     last_days,
+    member_codes,
     member_days,
     members_by_period,
     period_index,
     period_of,
     period_start,
     unique_pairs,
-    workforce_by_period,
+    workforce_codes,
 )
 
 _PEOPLE = (
@@ -149,17 +150,16 @@ def compute_funnel(
     if lo > hi:
         return empty(FUNNEL_COLUMNS)
     keys = ["period", "group"]
-    workforce = workforce_by_period(facts, by, lo, hi, grain).groupby(keys).size()
-    members = members_by_period(facts, by, lo, hi, grain)
+    members = member_codes(facts, by, lo, hi, grain)
     act = member_days(facts, lo, hi)
     engaged = engaged_periods(act, grain)
-    engaged["period"] = period_start(engaged["index"].to_numpy(), grain).astype("datetime64[ns]")
-    reached = members.merge(engaged[["period", "pid"]], on=["period", "pid"])
+    reached = np.isin(_pair_keys(members.pid, members.index),
+                      _pair_keys(engaged["pid"].to_numpy(), engaged["index"].to_numpy()))
     out = pd.concat(
         [
-            workforce.rename("workforce"),
-            members.groupby(keys).size().rename("members"),
-            reached.groupby(keys).size().rename("engaged"),
+            _counted(workforce_codes(facts, by, lo, hi, grain).counts(), "workforce"),
+            _counted(members.counts(), "members"),
+            _counted(members.counts(reached), "engaged"),
         ],
         axis=1,
     ).fillna(0).astype("int64").reset_index()
@@ -168,6 +168,15 @@ def compute_funnel(
     out["engaged_share"] = out["engaged"] / out["members"].where(out["members"] > 0)
     out["adoption"] = out["members"] / out["workforce"].where(out["workforce"] > 0)
     return finish(out[FUNNEL_COLUMNS], keys)
+
+
+def _pair_keys(pids: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """One integer per (pid, period index) pair (period indexes are far below 2**20)."""
+    return np.asarray(pids, dtype=np.int64) * (1 << 20) + np.asarray(index, dtype=np.int64)
+
+
+def _counted(counts: pd.DataFrame, name: str) -> pd.Series:
+    return counts.set_index(["period", "group"])["count"].rename(name)
 
 
 def compute_retention(

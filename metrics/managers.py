@@ -18,8 +18,10 @@ from metrics.periods import (
     finish,
     groups_of,
     last_days,
-    members_by_period,
+    member_codes,
+    numbers,
     period_of,
+    period_start,
     values_of,
 )
 
@@ -66,6 +68,14 @@ def role_of(facts: Any, pids: np.ndarray, days: np.ndarray) -> np.ndarray:
     return np.where(labels == "true", ROLES[0], ROLES[1]).astype(object)
 
 
+def is_manager(facts: Any, pids: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """role_of as booleans, through label codes (no label per person-day)."""
+    if "is_manager" not in facts.attributes():
+        return np.zeros(len(pids), dtype=bool)
+    codes, labels = facts.group_codes("is_manager", pids, numbers(days))
+    return (np.asarray(labels, dtype=object) == "true")[codes]
+
+
 def compute_manager_participation(
     facts: Any, by: str = "all", start: dt.date | None = None, end: dt.date | None = None,
     grain: str = "week",
@@ -97,10 +107,11 @@ def compute_manager_participation(
     counts = written.groupby(keys).agg(
         authors=("pid", "nunique"), threads=("threads", "sum"), replies=("replies", "sum")
     )
-    members = members_by_period(facts, by, lo, hi, grain)
-    ends = last_days(as_days(members["period"]), grain, hi)
-    members["role"] = role_of(facts, members["pid"].to_numpy(), ends)
-    heads = members.groupby(keys).size().rename("members")
+    members = member_codes(facts, by, lo, hi, grain)
+    ends = last_days(period_start(members.index, grain), grain, hi)
+    heads = members.counts(extra=is_manager(facts, members.pid, ends))
+    heads["role"] = np.where(heads.pop("extra"), ROLES[0], ROLES[1]).astype(object)
+    heads = heads.set_index(keys)["count"].rename("members")
     out = pd.concat([heads, counts], axis=1)
     groups = out.reset_index()[["period", "group"]].drop_duplicates()
     full = groups.merge(pd.DataFrame({"role": ROLES}), how="cross")

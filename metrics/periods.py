@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -128,12 +129,52 @@ def values_of(facts: Any, attribute: str, pids: np.ndarray, days: Any) -> np.nda
     return groups_of(facts, attribute, pids, days)
 
 
-def people_by_period(
+@dataclass
+class PeriodPeople:
+    """Distinct (period, person) pairs with the person's group code; ordered by (pid, period)."""
+
+    index: np.ndarray  # period_index of each pair
+    pid: np.ndarray
+    code: np.ndarray  # index into `labels`
+    labels: np.ndarray
+    grain: str
+
+    def frame(self) -> pd.DataFrame:
+        """(period, pid, group) as a DataFrame of labels."""
+        periods = period_start(self.index, self.grain).astype("datetime64[ns]")
+        return pd.DataFrame({"period": periods, "pid": self.pid, "group": self.labels[self.code]})
+
+    def counts(self, mask: np.ndarray | None = None, extra: np.ndarray | None = None
+               ) -> pd.DataFrame:
+        """People per (period, group[, extra]) among the pairs where `mask` holds."""
+        index, code = self.index, self.code
+        if mask is not None:
+            index, code = index[mask], code[mask]
+            extra = extra[mask] if extra is not None else None
+        width = np.int64(len(self.labels) + 1)
+        keys = (index - (index.min() if len(index) else 0)) * width + code
+        if extra is not None:
+            keys = keys * 2 + extra.astype(np.int64)
+        distinct, n = np.unique(keys, return_counts=True)
+        if extra is not None:
+            flags, distinct = distinct % 2, distinct // 2
+        base = index.min() if len(index) else 0
+        out = pd.DataFrame({
+            "period": period_start(distinct // width + base, self.grain).astype("datetime64[ns]"),
+            "group": self.labels[distinct % width] if len(distinct) else np.array([], object),
+        })
+        if extra is not None:
+            out["extra"] = flags.astype(bool)
+        out["count"] = n.astype(np.int64)
+        return out
+
+
+def people_codes(
     facts: Any, by: str, intervals: tuple[np.ndarray, ...], lo: dt.date, hi: dt.date, grain: str
-) -> pd.DataFrame:
-    """(period, pid, group) for every person whose day interval [start, end) meets a period of
-    [lo, hi]; the group is the person's value of `by` on the period's last day (clipped to
-    `hi`), as WAU and MAU attribute people to their group as of the window's end."""
+) -> PeriodPeople:
+    """Every person whose day interval [start, end) meets a period of [lo, hi], per period;
+    the group is the person's value of `by` on the period's last day (clipped to `hi`), as WAU
+    and MAU attribute people to their group as of the window's end."""
     pids, starts, ends = (np.asarray(a, dtype=np.int64) for a in intervals[:3])
     first_day, last_day = np.int64(day_number(lo)), np.int64(day_number(hi))
     starts, ends = np.maximum(starts, first_day), np.minimum(ends, last_day + 1)
@@ -145,10 +186,17 @@ def people_by_period(
     owner = np.repeat(np.arange(len(pids)), pieces)
     offset = np.arange(int(pieces.sum())) - np.repeat(np.cumsum(pieces) - pieces, pieces)
     index, pid = unique_pairs(a[owner] + offset, pids[owner])
-    periods = period_start(index, grain)
-    frame = pd.DataFrame({"period": periods.astype("datetime64[ns]"), "pid": pid})
-    frame["group"] = groups_of(facts, by, pid, last_days(periods, grain, hi))
-    return frame
+    ends = numbers(last_days(period_start(index, grain), grain, hi))
+    code, labels = facts.group_codes(by, pid, ends)
+    return PeriodPeople(index, pid, np.asarray(code, dtype=np.int64),
+                        np.asarray(labels, dtype=object), grain)
+
+
+def people_by_period(
+    facts: Any, by: str, intervals: tuple[np.ndarray, ...], lo: dt.date, hi: dt.date, grain: str
+) -> pd.DataFrame:
+    """(period, pid, group) of `people_codes` as a DataFrame."""
+    return people_codes(facts, by, intervals, lo, hi, grain).frame()
 
 
 def unique_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -170,14 +218,19 @@ def unique_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.
 
 def members_by_period(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: str) -> pd.DataFrame:
     """Every (period, pid) member on at least one day of the period in [lo, hi], with its group."""
+    return member_codes(facts, by, lo, hi, grain).frame()
+
+
+def member_codes(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: str) -> PeriodPeople:
+    """members_by_period as codes (cheap to count at scale)."""
     membership = facts.membership
     intervals = (membership.pids, membership.starts, membership.ends)
-    return people_by_period(facts, by, intervals, lo, hi, grain)
+    return people_codes(facts, by, intervals, lo, hi, grain)
 
 
-def workforce_by_period(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: str) -> pd.DataFrame:
+def workforce_codes(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: str) -> PeriodPeople:
     """Every (period, pid) in the HR workforce on at least one day of the period in [lo, hi]."""
-    return people_by_period(facts, by, facts.attribution.workforce_pieces(), lo, hi, grain)
+    return people_codes(facts, by, facts.attribution.workforce_pieces(), lo, hi, grain)
 
 
 def member_days(facts: Any, lo: dt.date, hi: dt.date) -> pd.DataFrame:
