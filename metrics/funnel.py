@@ -112,22 +112,40 @@ LIFECYCLE_COLUMNS = ["period", "group", "members", "engaged", *_STATES]
 def engaged_periods(act: pd.DataFrame, grain: str) -> pd.DataFrame:
     """Distinct (period index, pid) with an engaged member day in `act`, by pid then period."""
     engaged = act["engaged"].to_numpy()
-    index, pid = unique_pairs(
-        period_index(act["day"].to_numpy()[engaged], grain), act["pid"].to_numpy()[engaged]
-    )
+    return _engaged_periods(act["pid"].to_numpy()[engaged], act["day"].to_numpy()[engaged], grain)
+
+
+def _engaged_periods(pids: np.ndarray, days: np.ndarray, grain: str) -> pd.DataFrame:
+    index, pid = unique_pairs(period_index(days, grain), pids)
     return pd.DataFrame({"index": index, "pid": pid})
 
 
+def engaged_member_days(facts: Any, lo: dt.date, hi: dt.date) -> tuple[np.ndarray, np.ndarray]:
+    """(pid, day number) of engaged member days in [lo, hi], in the facts' order; kept in the
+    facts' cache, as every breakdown of a refresh asks for the same."""
+    key = ("engaged_member_days", lo, hi)
+    if key not in facts.cache:
+        activity = facts.activity
+        days = np.asarray(facts.activity_days(), dtype=np.int64)
+        keep = (days >= day_number(lo)) & (days <= day_number(hi))
+        keep &= (activity["posts"].to_numpy() > 0) | (activity["replies"].to_numpy() > 0) | (
+            activity["reactions"].to_numpy() > 0)
+        pids, days = activity["pid"].to_numpy()[keep], days[keep]
+        member = np.asarray(facts.member_mask(pids, days), dtype=bool)
+        facts.cache[key] = (pids[member], days[member])
+    return facts.cache[key]  # type: ignore[no-any-return]
+
+
 def typical_day_share(
-    facts: Any, act: pd.DataFrame, by: str, lo: dt.date, hi: dt.date, grain: str
+    facts: Any, engaged: tuple[np.ndarray, np.ndarray], by: str, lo: dt.date, hi: dt.date,
+    grain: str,
 ) -> pd.DataFrame:
     """(period, group, typical_engaged_share): mean weekday engaged share, groups day by day."""
     first, last = day_number(lo), day_number(hi)
     membership = facts.membership
     intervals = (membership.pids, membership.starts, membership.ends)
     members = interval_counts(facts, by, None, intervals, first, last).astype(float)
-    engaged = act["engaged"].to_numpy()
-    pids, days = act["pid"].to_numpy()[engaged], act["day"].to_numpy()[engaged]
+    pids, days = engaged
     share = day_counts(facts, by, pids, days, first, last) / np.where(members > 0, members, np.nan)
     _, labels = facts.attribution.codes(by)
     days = (first + np.arange(share.shape[1])).astype("datetime64[D]")
@@ -151,8 +169,8 @@ def compute_funnel(
         return empty(FUNNEL_COLUMNS)
     keys = ["period", "group"]
     members = member_codes(facts, by, lo, hi, grain)
-    act = member_days(facts, lo, hi)
-    engaged = engaged_periods(act, grain)
+    pids, days = engaged_member_days(facts, lo, hi)
+    engaged = _engaged_periods(pids, days, grain)
     reached = np.isin(_pair_keys(members.pid, members.index),
                       _pair_keys(engaged["pid"].to_numpy(), engaged["index"].to_numpy()))
     out = pd.concat(
@@ -163,7 +181,7 @@ def compute_funnel(
         ],
         axis=1,
     ).fillna(0).astype("int64").reset_index()
-    typical = typical_day_share(facts, act, by, lo, hi, grain)
+    typical = typical_day_share(facts, (pids, days), by, lo, hi, grain)
     out = out.merge(typical, on=keys, how="left")
     out["engaged_share"] = out["engaged"] / out["members"].where(out["members"] > 0)
     out["adoption"] = out["members"] / out["workforce"].where(out["workforce"] > 0)
