@@ -39,7 +39,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The CLI of design.md."""
-    parser = _Parser(prog="uptake", description="Adoption analytics for enterprise social networks.")
+    parser = _Parser(prog="uptake",
+                     description="Adoption analytics for enterprise social networks.")
     parser.add_argument("--config", default=None, help="config file (default ./config.yaml)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -179,7 +180,6 @@ def cmd_scheduler(settings: Any, args: argparse.Namespace) -> int:
 
 def cmd_forget(settings: Any, args: argparse.Namespace) -> int:
     from store.erase import forget
-
     from store.identity import Identity
 
     identity = Identity(settings.hash_key(), settings.privacy.pseudonymise)

@@ -284,13 +284,14 @@ def load_settings(
     """Load and validate config.yaml (default ./config.yaml) plus UPTAKE_* overrides."""
     environ = dict(os.environ if environ is None else environ)
     explicit = path is not None
-    config_path = Path(path) if explicit else Path("config.yaml")
+    config_path = Path(path) if path is not None else Path("config.yaml")
     data: Any = {}
     if config_path.exists():
         try:
             data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError([f"{config_path}: not valid YAML ({exc.__class__.__name__})"]) from None
+            problem = f"{config_path}: not valid YAML ({exc.__class__.__name__})"
+            raise ConfigError([problem]) from None
         if not isinstance(data, dict):
             raise ConfigError([f"{config_path}: the top level must be a mapping"])
     elif explicit:

@@ -56,7 +56,8 @@ def require_current(engine: Engine) -> None:
     """Raise StoreError unless the store exists and is on the newest migration."""
     current = current_revision(engine)
     if current is None:
-        raise StoreError(f"store at {engine.url.render_as_string()} is not initialised: run `uptake init`")
+        where = engine.url.render_as_string()
+        raise StoreError(f"store at {where} is not initialised: run `uptake init`")
     head = head_revision()
     if current != head:
         raise StoreError(

@@ -40,7 +40,8 @@ def test_minimal_config_is_valid(tmp_path):
         "database: {url: 'sqlite:///x.db'}\ntimezone: Europe/London\nprivacy: {min_group_size: 7}\n"
     )
     s = load_settings(cfg, environ={})
-    assert (s.database.url, s.timezone, s.privacy.min_group_size) == ("sqlite:///x.db", "Europe/London", 7)
+    assert (s.database.url, s.timezone, s.privacy.min_group_size) == (
+        "sqlite:///x.db", "Europe/London", 7)
     assert s.privacy.pseudonymise is True and s.dashboard.port == 8050
 
 
@@ -108,4 +109,5 @@ def test_cli_bad_config_exits_2_with_every_problem(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 2 and "Traceback" not in proc.stderr
-    assert any("timezone:" in line for line in lines) and any("bogus: unknown key" in line for line in lines)
+    assert any("timezone:" in line for line in lines)
+    assert any("bogus: unknown key" in line for line in lines)

@@ -58,7 +58,8 @@ def test_upsert_insert_only_keeps_existing(engine):
     with write_transaction(engine) as conn:
         upsert(conn, Person.__table__, [{"person_key": "a", "email": "x", "created_at": now}])
         upsert(
-            conn, Person.__table__, [{"person_key": "a", "email": "y", "created_at": now}], update=()
+            conn, Person.__table__, [{"person_key": "a", "email": "y", "created_at": now}],
+            update=(),
         )
     with engine.connect() as conn:
         assert conn.scalar(select(Person.email)) == "x"

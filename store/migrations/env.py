@@ -15,7 +15,10 @@ def run_migrations_online() -> None:
     """Run migrations on the connection passed in `config.attributes`, else on the URL."""
     connection = config.attributes.get("connection")
     if connection is None:
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+        url = config.get_main_option("sqlalchemy.url")
+        if not url:
+            raise RuntimeError("alembic: no connection and no sqlalchemy.url to migrate")
+        engine = create_engine(url)
         with engine.begin() as conn:
             _run(conn)
         return
