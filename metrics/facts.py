@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -272,51 +273,56 @@ def _load_messages(
     conn: Connection, index: pd.Index, zone: ZoneInfo, start: dt.date, end: dt.date
 ) -> pd.DataFrame:
     """User messages of local days [start, end], plus the earlier starters of their threads
-    (a reply's thread may have started before `start`; metrics keep days in their own range)."""
+    (a reply's thread may have started before `start`; metrics keep days in their own range).
+
+    Read in chunks, each narrowed to numbers at once: millions of rows never exist as objects.
+    """
     lo = dt.datetime.combine(start - dt.timedelta(days=1), dt.time())
     hi = dt.datetime.combine(end + dt.timedelta(days=2), dt.time())
-    rows = conn.execute(
-        _MESSAGES.where(and_(Message.created_at >= lo, Message.created_at < hi))
-    ).all()
-    frame = rows_frame(rows, MESSAGE_COLUMNS)
-    if frame.empty:
+    first, last = day_number(start), day_number(end)
+    result = conn.execute(_MESSAGES.where(and_(Message.created_at >= lo, Message.created_at < hi)))
+    parts = [
+        part[(part["day"] >= first) & (part["day"] <= last)]
+        for rows in result.partitions(MESSAGE_CHUNK)
+        if len(part := _message_frame(rows, index, zone))
+    ]
+    if not parts:
         return _no_messages()
-    frame["pid"] = index.get_indexer(frame["person_key"].fillna("")).astype(np.int32)
-    frame["created_at"] = pd.to_datetime(frame["created_at"])
-    days = local_day_numbers(frame["created_at"], zone)
-    frame["day"] = as_datetime64(days)
-    frame["is_starter"] = frame["is_starter"].astype(bool)
-    inside = (days >= day_number(start)) & (days <= day_number(end))
-    frame = frame.loc[inside]
+    frame = pd.concat(parts, ignore_index=True)
     started = set(frame.loc[frame["is_starter"], "thread_id"])
     missing = sorted(set(frame.loc[~frame["is_starter"], "thread_id"].dropna()) - started)
-    earlier = [
-        row
-        for chunk in range(0, len(missing), 500)
-        for row in conn.execute(
-            _MESSAGES.where(Message.is_thread_starter.is_(True),
-                            Message.thread_id.in_(missing[chunk:chunk + 500]))
-        ).all()
-    ]
-    if earlier:
-        older = rows_frame(earlier, MESSAGE_COLUMNS)
-        older["pid"] = index.get_indexer(older["person_key"].fillna("")).astype(np.int32)
-        older["created_at"] = pd.to_datetime(older["created_at"])
-        older["day"] = as_datetime64(local_day_numbers(older["created_at"], zone))
-        older["is_starter"] = True
-        frame = pd.concat([older, frame], ignore_index=True)
+    for chunk in range(0, len(missing), 500):
+        older = _message_frame(conn.execute(_MESSAGES.where(
+            Message.is_thread_starter.is_(True), Message.thread_id.in_(missing[chunk:chunk + 500])
+        )).all(), index, zone)
+        if len(older):
+            frame = pd.concat([older, frame], ignore_index=True)
     threads = pd.to_numeric(frame["thread_id"], errors="coerce")
     if threads.notna().all():  # platform ids are digits: 8 bytes each instead of a string
         frame["thread_id"] = threads.astype(np.int64)
+    frame["day"] = as_datetime64(frame["day"].to_numpy())
     columns = ["thread_id", "pid", "created_at", "day", "is_starter"]
     return frame[columns].sort_values("created_at", kind="mergesort").reset_index(drop=True)
 
 
+def _message_frame(rows: Any, index: pd.Index, zone: ZoneInfo) -> pd.DataFrame:
+    """Message rows as thread_id, pid, created_at (UTC), day (local day number), is_starter."""
+    frame = rows_frame(rows, MESSAGE_COLUMNS)
+    if frame.empty:
+        return frame
+    frame["pid"] = index.get_indexer(frame.pop("person_key").fillna("")).astype(np.int32)
+    frame["created_at"] = pd.to_datetime(frame["created_at"], format="ISO8601")
+    frame["day"] = local_day_numbers(frame["created_at"], zone)
+    frame["is_starter"] = frame["is_starter"].astype(bool)
+    return frame
+
+
+MESSAGE_CHUNK = 250_000
 MESSAGE_COLUMNS = ["thread_id", "person_key", "created_at", "is_starter"]
 _MESSAGES = select(
     Message.thread_id,
     Message.person_key,
-    Message.created_at,
+    cast(Message.created_at, String),  # text: parsed per chunk by pandas, not per row
     Message.is_thread_starter,
 ).where(
     or_(Message.sender_type.is_(None), Message.sender_type == "user"),
