@@ -81,8 +81,9 @@ def run_all(
     results: list[dict[str, Any]] = []
     for scale in scales:
         folder = workdir / str(scale)
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+        if not keep:  # --keep reuses what an earlier run kept (e.g. the ingest store for pages)
+            shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
         for name, bench in benches:
             print(f"== {name} at {scale:,} members …", flush=True)
             started = time.perf_counter()
