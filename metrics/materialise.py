@@ -37,6 +37,9 @@ PAGE_VIEWS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("reply_matrix", "department", ("week", "month")),
 )
 COLUMNS = ["metric", "dimension", "grain", "period", "grp", "sub", "size", "payload"]
+# Each view also stores one row dated here holding its column names: a view with no rows in a
+# range is then read as an empty table of the right shape, never recomputed from the facts.
+SHAPE_DAY = dt.date(1970, 1, 1)
 
 
 def views(dimensions: list[str]) -> Iterator[tuple[str, str, str]]:
@@ -83,6 +86,7 @@ def compute_views(
         start = max(since[grain], facts.start) if since else facts.start
         frame = compute(facts, by, start, facts.end, grain)
         rows += _rows(frame, name, by, grain, privacy["size"], sub)
+        rows.append((name, by, grain, SHAPE_DAY, "", "", 0, json.dumps(list(frame.columns))))
     return rows
 
 
@@ -94,7 +98,9 @@ def save_views(
     if since is None:
         conn.execute(delete(AggResult))
     for grain, first in (since or {}).items():
-        conn.execute(delete(AggResult).where(AggResult.grain == grain, AggResult.period >= first))
+        conn.execute(delete(AggResult).where(
+            AggResult.grain == grain, (AggResult.period >= first) | (AggResult.period == SHAPE_DAY)
+        ))
     if conn.dialect.name != "postgresql":
         rows = [(*r[:3], r[3].isoformat(), *r[4:]) for r in rows]
     bulk_insert(conn, "agg_results", COLUMNS, rows)
@@ -102,8 +108,9 @@ def save_views(
 
 def read_view(
     conn: Connection, name: str, by: str, grain: str, lo: dt.date, hi: dt.date
-) -> pd.DataFrame:
-    """Stored rows of a view whose periods overlap [lo, hi], as the metric computed them."""
+) -> pd.DataFrame | None:
+    """Stored rows of a view whose periods overlap [lo, hi], as the metric computed them
+    (None when the view is not stored)."""
     first = pd.Timestamp(period_of(np.array([lo], dtype="datetime64[D]"), grain)[0]).date()
     query = select(cast(AggResult.period, String), AggResult.grp, AggResult.payload).where(
         AggResult.metric == name,
@@ -114,7 +121,13 @@ def read_view(
     )
     stored = conn.execute(query).all()
     if not stored:
-        return pd.DataFrame()
+        shape = conn.scalar(select(AggResult.payload).where(
+            AggResult.metric == name, AggResult.dimension == by, AggResult.grain == grain,
+            AggResult.period == SHAPE_DAY,
+        ))
+        if shape is None:
+            return None
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in json.loads(shape)})
     records = []
     for period, group, payload in stored:
         values = json.loads(payload)

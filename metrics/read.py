@@ -298,12 +298,12 @@ def read_metric(
     lo, hi = _range(span, start, end)
     if span is None or hi < span[0] or lo > span[1]:
         return pd.DataFrame()
-    frame = pd.DataFrame()
+    frame = None
     whole = whole_periods or (lo <= span[0] and hi >= span[1])
     if whole and is_materialised(name, by, grain, known):
         with engine.connect() as conn:
             frame = read_view(conn, name, by, grain, lo, hi)
-    if frame.empty:  # not stored, or no rows: computed, which also gives the empty columns
+    if frame is None:  # not a stored view (or stored before views kept their shape)
         key = (engine.url.render_as_string(), settings.timezone, str(state.refreshed_at))
         if _FACTS.get("key") != key:  # one load per refresh, shared by every page callback
             _FACTS.clear()

@@ -145,3 +145,29 @@ def test_a_partial_load_brings_the_earlier_starters_of_its_replies(
     assert wanted <= present  # started days before the loaded day, still there
     pairs = reply_pairs(partial, day, day)
     assert len(pairs) > 0 and (pairs["day"] == pd.Timestamp(day)).all()
+
+
+@BACKENDS
+def test_a_view_without_rows_reads_empty_and_shaped_without_the_facts(
+    demo_store: tuple[Engine, Settings], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from metrics import facts as facts_module
+    from metrics import read as read_module
+    from store.engine import write_transaction
+    from store.models import Message
+
+    engine, settings = demo_store
+    with write_transaction(engine) as conn:  # a Graph-only tenant: no messages at all
+        conn.execute(Message.__table__.delete())
+    refresh(engine, settings, full=True)
+
+    def no_facts(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a stored view must not load the facts")
+
+    monkeypatch.setattr(facts_module, "load_facts", no_facts)
+    read_module._FACTS.clear()
+    frame = read_module.read_page_metric(engine, settings, "listening", "all", END, END, "week")
+    assert frame.empty
+    assert {"period", "group", "threads", "reply_rate", "suppressed"} <= set(frame.columns)
+    funnel = read_module.read_page_metric(engine, settings, "funnel", "all", END, END, "month")
+    assert funnel["period"].tolist() == [dt.date(2026, 3, 1)]
