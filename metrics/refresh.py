@@ -30,6 +30,7 @@ FILTER_ATTRIBUTE = "region"  # pages filter any breakdown by region: materialise
 # Per-team breakdowns (a group per manager) are as many as a tenth of the people; within a
 # region they add rows, not insight, so they are not crossed with it.
 UNCROSSED = ("manager",)
+INSERT_CHUNK = 100_000
 STATE_ID = 1
 
 
@@ -187,16 +188,18 @@ def materialised_dimensions(attributes: list[str]) -> list[str]:
 
 
 def _insert(conn: Connection, dimension: str, frame: pd.DataFrame) -> None:
-    if frame.empty:
-        return
-    days = [d.isoformat() for d in pd.to_datetime(frame["day"]).dt.date]
-    if conn.dialect.name == "postgresql":
-        days = list(pd.to_datetime(frame["day"]).dt.date)
-    subs = frame["sub"].astype(str).tolist() if "sub" in frame.columns else [""] * len(frame)
-    values = [frame[c].to_numpy(dtype=np.int64).tolist() for c in STORED]
-    rows = list(zip([dimension] * len(frame), days, frame["group"].astype(str).tolist(), subs,
-                    *values, strict=True))
-    bulk_insert(conn, "agg_engagement", ["dimension", "day", "grp", "sub", *STORED], rows)
+    """Append one breakdown's daily rows, a chunk of Python tuples at a time (a per-team
+    breakdown at 100,000 people holds millions of rows)."""
+    for at in range(0, len(frame), INSERT_CHUNK):
+        part = frame.iloc[at:at + INSERT_CHUNK]
+        days = pd.to_datetime(part["day"]).dt.date.tolist()
+        if conn.dialect.name != "postgresql":
+            days = [d.isoformat() for d in days]
+        subs = part["sub"].astype(str).tolist() if "sub" in part.columns else [""] * len(part)
+        values = [part[c].to_numpy(dtype=np.int64).tolist() for c in STORED]
+        rows = list(zip([dimension] * len(part), days, part["group"].astype(str).tolist(), subs,
+                        *values, strict=True))
+        bulk_insert(conn, "agg_engagement", ["dimension", "day", "grp", "sub", *STORED], rows)
 
 
 def _state(conn: Connection) -> Any:

@@ -153,3 +153,15 @@ def test_every_attribute_but_per_team_ones_is_crossed_with_region():
     assert materialised_dimensions(["all", "department", "manager", "region"]) == [
         "all", "department", "manager", "region", "department@region"]
     assert materialised_dimensions(["all", "department"]) == ["all", "department"]
+
+
+@BACKENDS
+def test_rows_written_in_chunks_are_the_rows_written_at_once(london, monkeypatch):
+    import metrics.refresh as refresh_module
+
+    engine, settings = london
+    refresh(engine, settings, full=True)
+    whole = dump(engine)
+    monkeypatch.setattr(refresh_module, "INSERT_CHUNK", 7)
+    refresh(engine, settings, full=True)
+    assert dump(engine) == whole and len(whole) > 7
