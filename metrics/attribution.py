@@ -14,6 +14,9 @@ ALL = "all"
 ALL_LABEL = "All"
 UNKNOWN = "Unknown"
 DATE_ATTRIBUTES = ("hire_date", "termination_date")
+# `manager` holds a person's (pseudonymous) key: a breakdown by it would list every team under
+# an unreadable label and cost a group per manager; `is_manager` is the breakdown it feeds.
+IDENTITY_ATTRIBUTES = ("manager",)
 CROSS = "@"  # `department@region`: department groups, each split by region
 
 
@@ -33,10 +36,11 @@ class Attribution:
         return max(len(self.as_of), 1)
 
     def attributes(self) -> list[str]:
-        """'all', 'department' and every roster attribute that names a group."""
+        """'all', 'department' and every roster attribute that names a group (not dates, not
+        people)."""
         if " attributes" not in self._cache:
             names = set(self.rows["attribute"].unique()) | {"department"}
-            listed = [ALL, *sorted(names - set(DATE_ATTRIBUTES))]
+            listed = [ALL, *sorted(names - set(DATE_ATTRIBUTES) - set(IDENTITY_ATTRIBUTES))]
             self._cache[" attributes"] = (np.array(listed, dtype=object), np.array([]))
         return list(self._cache[" attributes"][0])
 

@@ -27,9 +27,6 @@ from store.models import DailyActivity, Message, RefreshQueue, RosterSnapshot
 from store.upsert import upsert
 
 FILTER_ATTRIBUTE = "region"  # pages filter any breakdown by region: materialise `x@region`
-# Per-team breakdowns (a group per manager) are as many as a tenth of the people; within a
-# region they add rows, not insight, so they are not crossed with it.
-UNCROSSED = ("manager",)
 INSERT_CHUNK = 100_000
 STATE_ID = 1
 
@@ -178,12 +175,11 @@ def _local(stamp: Any, zone: Any) -> dt.date:
 
 
 def materialised_dimensions(attributes: list[str]) -> list[str]:
-    """Every attribute, plus each one (but per-team ones) crossed with region for the pages'
-    region filter."""
+    """Every attribute, plus each one crossed with region for the pages' region filter."""
     dims = list(attributes)
     if FILTER_ATTRIBUTE in attributes:
         dims += [f"{a}{CROSS}{FILTER_ATTRIBUTE}" for a in attributes
-                 if a not in (ALL, FILTER_ATTRIBUTE, *UNCROSSED)]
+                 if a not in (ALL, FILTER_ATTRIBUTE)]
     return dims
 
 

@@ -171,3 +171,23 @@ def test_a_view_without_rows_reads_empty_and_shaped_without_the_facts(
     assert {"period", "group", "threads", "reply_rate", "suppressed"} <= set(frame.columns)
     funnel = read_module.read_page_metric(engine, settings, "funnel", "all", END, END, "month")
     assert funnel["period"].tolist() == [dt.date(2026, 3, 1)]
+
+
+@BACKENDS
+def test_the_manager_column_feeds_is_manager_but_is_no_breakdown(
+    demo_store: tuple[Engine, Settings],
+) -> None:
+    from errors import MetricError
+    from metrics.read import read_engagement
+    from store.models import PersonAttribute
+
+    engine, settings = demo_store
+    with engine.connect() as conn:
+        managers = conn.scalar(select(func.count()).select_from(PersonAttribute).where(
+            PersonAttribute.attribute == "manager", PersonAttribute.value.is_not(None)))
+    assert managers > 0  # stored, and it decides is_manager
+    dimensions = read_state(engine).dimensions.split(",")
+    assert "is_manager" in dimensions
+    assert not any(part == "manager" for d in dimensions for part in d.split("@"))
+    with pytest.raises(MetricError, match="unknown attribute 'manager'"):
+        read_engagement(engine, settings, "manager")

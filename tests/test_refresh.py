@@ -147,11 +147,11 @@ def test_a_full_refresh_keeps_facts_of_days_whose_messages_were_purged(london):
     assert csv(engine, settings, "all") == before
 
 
-def test_every_attribute_but_per_team_ones_is_crossed_with_region():
+def test_every_attribute_is_crossed_with_region():
     from metrics.refresh import materialised_dimensions
 
-    assert materialised_dimensions(["all", "department", "manager", "region"]) == [
-        "all", "department", "manager", "region", "department@region"]
+    assert materialised_dimensions(["all", "department", "is_manager", "region"]) == [
+        "all", "department", "is_manager", "region", "department@region", "is_manager@region"]
     assert materialised_dimensions(["all", "department"]) == ["all", "department"]
 
 
