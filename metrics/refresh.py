@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, String, cast, delete, func, select
 
+from ingest.activity import SOURCE as MESSAGE_SOURCE
 from ingest.activity import rebuild_message_activity
 from metrics.attribution import ALL, CROSS
 from metrics.calendar import day_number, from_day_number, parse_days
@@ -28,6 +29,7 @@ from store.upsert import upsert
 
 FILTER_ATTRIBUTE = "region"  # pages filter any breakdown by region: materialise `x@region`
 INSERT_CHUNK = 100_000
+MESSAGE_DAYS_CHUNK = 31
 STATE_ID = 1
 
 
@@ -100,7 +102,9 @@ def make_plan(engine: Engine, settings: Settings, full: bool) -> Plan | None:
 def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
     if plan.full and plan.reason in ("requested", "time zone changed"):
         with write_transaction(engine) as conn:  # message days follow the configured zone
-            rebuild_message_activity(conn, settings.zone, _message_days(conn, settings))
+            days = _message_days(conn, settings)
+            for at in range(0, len(days), MESSAGE_DAYS_CHUNK):  # a month's messages at a time
+                rebuild_message_activity(conn, settings.zone, days[at:at + MESSAGE_DAYS_CHUNK])
     with engine.connect() as conn:
         span = data_range(conn, settings.zone)
         state = _state(conn)
@@ -154,19 +158,21 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
     return (hi - lo).days + 1
 
 
-def _message_days(conn: Connection, settings: Settings) -> list[dt.date] | None:
-    """Days to re-derive from messages: all, or (after a retention purge may have run) only
-    from the first day that still has messages, so purged days keep their facts."""
-    if settings.privacy.retention_days is None:
-        return None
+def _message_days(conn: Connection, settings: Settings) -> list[dt.date]:
+    """Days to re-derive from messages: from the first day that still has messages (days a
+    retention purge emptied keep their facts) to the last with messages or message facts."""
     first, last = conn.execute(
         select(func.min(Message.created_at), func.max(Message.created_at))
     ).one()
     if first is None:
         return []
     zone = settings.zone
-    lo = _local(first, zone)
-    return [lo + dt.timedelta(days=i) for i in range((_local(last, zone) - lo).days + 1)]
+    lo, hi = _local(first, zone), _local(last, zone)
+    facts = conn.scalar(select(cast(func.max(DailyActivity.day), String)).where(
+        DailyActivity.source == MESSAGE_SOURCE))
+    if facts is not None:
+        hi = max(hi, dt.date.fromisoformat(facts[:10]))
+    return [lo + dt.timedelta(days=i) for i in range((hi - lo).days + 1)]
 
 
 def _local(stamp: Any, zone: Any) -> dt.date:

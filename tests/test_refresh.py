@@ -165,3 +165,28 @@ def test_rows_written_in_chunks_are_the_rows_written_at_once(london, monkeypatch
     monkeypatch.setattr(refresh_module, "INSERT_CHUNK", 7)
     refresh(engine, settings, full=True)
     assert dump(engine) == whole and len(whole) > 7
+
+
+@BACKENDS
+def test_message_facts_rebuilt_a_few_days_at_a_time_are_the_same(london, monkeypatch):
+    import metrics.refresh as refresh_module
+
+    engine, settings = london
+
+    def message_facts() -> list[tuple]:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(
+                select(DailyActivity.__table__).where(DailyActivity.source == "yammer_export")
+                .order_by(DailyActivity.day, DailyActivity.person_key))]
+
+    ingested = message_facts()
+    assert len({r[1] for r in ingested}) > 2  # several days
+    monkeypatch.setattr(refresh_module, "MESSAGE_DAYS_CHUNK", 1)
+    refresh(engine, settings, full=True)
+    assert message_facts() == ingested
+    settings.timezone = "UTC"  # a new zone moves the late-evening messages to other days
+    refresh(engine, settings, full=True)
+    one_day = message_facts()
+    monkeypatch.setattr(refresh_module, "MESSAGE_DAYS_CHUNK", 31)
+    refresh(engine, settings, full=True)
+    assert message_facts() == one_day != ingested
