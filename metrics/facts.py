@@ -244,22 +244,8 @@ def _load_attribution(conn: Connection, index: pd.Index, accounts: pd.DataFrame)
     as_of = [day_number(_as_date(d)) for d in conn.scalars(
         select(RosterSnapshot.as_of).order_by(RosterSnapshot.as_of)
     )]
-    raw = conn.connection.driver_connection  # plain tuples: hundreds of thousands of rows
-    assert raw is not None
-    cursor = raw.cursor()
-    cursor.execute(ATTRIBUTES_SQL)
-    rows = rows_frame(cursor.fetchall(), ["person_key", "attribute", "valid_from", "value"])
-    cursor.close()
     snapshots = np.array(as_of, dtype=np.int64)
-    frame = pd.DataFrame(
-        {
-            "pid": index.get_indexer(rows["person_key"]).astype(np.int64),
-            "attribute": rows["attribute"].astype(object),
-            "snap": np.searchsorted(snapshots, parse_days(rows["valid_from"])),
-            "value": clean_values(rows["value"]),
-        }
-    )
-    frame = frame[frame["pid"] >= 0].reset_index(drop=True)
+    frame = _attribute_rows(conn, index, snapshots)
     profile = accounts[(accounts["platform"] == "yammer") & accounts["department"].notna()]
     profile = profile.sort_values(
         ["has_user_record", "updated_at"], ascending=[False, False], kind="mergesort"
@@ -267,6 +253,50 @@ def _load_attribution(conn: Connection, index: pd.Index, accounts: pd.DataFrame)
     department = np.full(len(index), None, dtype=object)
     department[profile["pid"].to_numpy()] = profile["department"].to_numpy()
     return Attribution(len(index), snapshots, frame, department)
+
+
+def _attribute_rows(conn: Connection, index: pd.Index, snapshots: np.ndarray) -> pd.DataFrame:
+    """Every roster attribute row as pid, attribute, snap, value (cleaned).
+
+    Read through the driver in chunks, each turned into codes at once: a year of monthly
+    snapshots of 100,000 people is millions of rows, and a string per cell would cost GBs.
+    """
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    cursor.execute(ATTRIBUTES_SQL)
+    names: dict[Any, int] = {}
+    values: dict[Any, int] = {}
+    parts: list[tuple[np.ndarray, ...]] = []
+    while rows := cursor.fetchmany(ATTRIBUTE_CHUNK):
+        part = rows_frame(rows, ["person_key", "attribute", "valid_from", "value"])
+        pid = index.get_indexer(part["person_key"]).astype(np.int64)
+        keep = pid >= 0
+        parts.append((
+            pid[keep],
+            _global_codes(part["attribute"], names)[keep],
+            np.searchsorted(snapshots, parse_days(part["valid_from"]))[keep],
+            _global_codes(clean_values(part["value"]), values)[keep],
+        ))
+    cursor.close()
+    pid, name, snap, value = (
+        np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+        for i in range(4)
+    )
+    name_labels = np.array([*names, None], dtype=object)
+    value_labels = np.array([*values, None], dtype=object)  # code -1 (missing) → None
+    return pd.DataFrame({"pid": pid, "attribute": name_labels[name], "snap": snap,
+                         "value": value_labels[value]})
+
+
+def _global_codes(column: pd.Series, seen: dict[Any, int]) -> np.ndarray:
+    """Codes of `column` in the run-wide `seen` numbering (missing values: -1)."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    mapped = np.array([seen.setdefault(u, len(seen)) for u in uniques], dtype=np.int64)
+    return np.where(codes >= 0, mapped[codes] if len(mapped) else -1, -1)
+
+
+ATTRIBUTE_CHUNK = 500_000
 
 
 def _load_messages(

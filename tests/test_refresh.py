@@ -190,3 +190,15 @@ def test_message_facts_rebuilt_a_few_days_at_a_time_are_the_same(london, monkeyp
     monkeypatch.setattr(refresh_module, "MESSAGE_DAYS_CHUNK", 31)
     refresh(engine, settings, full=True)
     assert message_facts() == one_day != ingested
+
+
+@BACKENDS
+def test_roster_rows_read_in_chunks_give_the_same_aggregates(london, monkeypatch):
+    import metrics.facts as facts_module
+
+    engine, settings = london
+    refresh(engine, settings, full=True)
+    whole = dump(engine)
+    monkeypatch.setattr(facts_module, "ATTRIBUTE_CHUNK", 5)
+    refresh(engine, settings, full=True)
+    assert dump(engine) == whole
