@@ -311,11 +311,13 @@ def _load_messages(
     hi = dt.datetime.combine(end + dt.timedelta(days=2), dt.time())
     first, last = day_number(start), day_number(end)
     result = conn.execute(_MESSAGES.where(and_(Message.created_at >= lo, Message.created_at < hi)))
+    cursor = result.cursor  # the driver's tuples: SQLAlchemy's per-row work costs more here
     parts = [
         part[(part["day"] >= first) & (part["day"] <= last)]
-        for rows in result.partitions(MESSAGE_CHUNK)
+        for rows in iter(lambda: cursor.fetchmany(MESSAGE_CHUNK), [])
         if len(part := _message_frame(rows, index, zone))
     ]
+    result.close()
     if not parts:
         return _no_messages()
     frame = pd.concat(parts, ignore_index=True)
