@@ -170,9 +170,13 @@ def compute_funnel(
     keys = ["period", "group"]
     members = member_codes(facts, by, lo, hi, grain)
     pids, days = engaged_member_days(facts, lo, hi)
-    engaged = _engaged_periods(pids, days, grain)
-    reached = np.isin(_pair_keys(members.pid, members.index),
-                      _pair_keys(engaged["pid"].to_numpy(), engaged["index"].to_numpy()))
+    key = ("reached", lo, hi, grain)
+    if key not in facts.cache:  # which member-periods engaged: the same for every breakdown
+        engaged = _engaged_periods(pids, days, grain)
+        facts.cache[key] = np.isin(
+            _pair_keys(members.pid, members.index),
+            _pair_keys(engaged["pid"].to_numpy(), engaged["index"].to_numpy()))
+    reached = facts.cache[key]
     out = pd.concat(
         [
             _counted(workforce_codes(facts, by, lo, hi, grain).counts(), "workforce"),

@@ -170,11 +170,35 @@ class PeriodPeople:
 
 
 def people_codes(
-    facts: Any, by: str, intervals: tuple[np.ndarray, ...], lo: dt.date, hi: dt.date, grain: str
+    facts: Any, by: str, intervals: tuple[np.ndarray, ...], lo: dt.date, hi: dt.date, grain: str,
+    name: str | None = None,
 ) -> PeriodPeople:
     """Every person whose day interval [start, end) meets a period of [lo, hi], per period;
     the group is the person's value of `by` on the period's last day (clipped to `hi`), as WAU
-    and MAU attribute people to their group as of the window's end."""
+    and MAU attribute people to their group as of the window's end. With a `name`, the pairs
+    (the same for every breakdown) are kept in the facts' cache."""
+    key = ("period_pairs", name, lo, hi, grain)
+    if name is None or key not in facts.cache:
+        pairs = _period_pairs(intervals, lo, hi, grain)
+        if name is None:
+            return _with_groups(facts, by, pairs, grain)
+        facts.cache[key] = pairs
+    return _with_groups(facts, by, facts.cache[key], grain)
+
+
+def _with_groups(
+    facts: Any, by: str, pairs: tuple[np.ndarray, np.ndarray, np.ndarray], grain: str
+) -> PeriodPeople:
+    index, pid, ends = pairs
+    code, labels = facts.group_codes(by, pid, ends)
+    return PeriodPeople(index, pid, np.asarray(code, dtype=np.int64),
+                        np.asarray(labels, dtype=object), grain)
+
+
+def _period_pairs(
+    intervals: tuple[np.ndarray, ...], lo: dt.date, hi: dt.date, grain: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(period index, pid, period's last day number clipped to hi) of the distinct pairs."""
     pids, starts, ends = (np.asarray(a, dtype=np.int64) for a in intervals[:3])
     first_day, last_day = np.int64(day_number(lo)), np.int64(day_number(hi))
     starts, ends = np.maximum(starts, first_day), np.minimum(ends, last_day + 1)
@@ -186,10 +210,7 @@ def people_codes(
     owner = np.repeat(np.arange(len(pids)), pieces)
     offset = np.arange(int(pieces.sum())) - np.repeat(np.cumsum(pieces) - pieces, pieces)
     index, pid = unique_pairs(a[owner] + offset, pids[owner])
-    ends = numbers(last_days(period_start(index, grain), grain, hi))
-    code, labels = facts.group_codes(by, pid, ends)
-    return PeriodPeople(index, pid, np.asarray(code, dtype=np.int64),
-                        np.asarray(labels, dtype=object), grain)
+    return index, pid, numbers(last_days(period_start(index, grain), grain, hi))
 
 
 def people_by_period(
@@ -225,12 +246,13 @@ def member_codes(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: str) -> P
     """members_by_period as codes (cheap to count at scale)."""
     membership = facts.membership
     intervals = (membership.pids, membership.starts, membership.ends)
-    return people_codes(facts, by, intervals, lo, hi, grain)
+    return people_codes(facts, by, intervals, lo, hi, grain, "members")
 
 
 def workforce_codes(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: str) -> PeriodPeople:
     """Every (period, pid) in the HR workforce on at least one day of the period in [lo, hi]."""
-    return people_codes(facts, by, facts.attribution.workforce_pieces(), lo, hi, grain)
+    return people_codes(facts, by, facts.attribution.workforce_pieces(), lo, hi, grain,
+                        "workforce")
 
 
 def member_days(facts: Any, lo: dt.date, hi: dt.date) -> pd.DataFrame:
