@@ -190,8 +190,8 @@ def materialised_dimensions(attributes: list[str]) -> list[str]:
 
 
 def _insert(conn: Connection, dimension: str, frame: pd.DataFrame) -> None:
-    """Append one breakdown's daily rows, a chunk of Python tuples at a time (a per-team
-    breakdown at 100,000 people holds millions of rows)."""
+    """Append one breakdown's daily rows, a chunk of Python tuples at a time (a breakdown
+    with many groups over years of days holds millions of rows)."""
     for at in range(0, len(frame), INSERT_CHUNK):
         part = frame.iloc[at:at + INSERT_CHUNK]
         days = pd.to_datetime(part["day"]).dt.date.tolist()
