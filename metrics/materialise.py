@@ -79,7 +79,20 @@ def changed_periods(day: dt.date) -> dict[str, dt.date]:
 def compute_views(
     facts: Facts, since: dict[str, dt.date] | None = None
 ) -> list[tuple[Any, ...]]:
-    """agg_results rows of every page view over the facts' span (from `since[grain]` on)."""
+    """agg_results rows of every page view over the facts' span (from `since[grain]` on).
+
+    What the views cache on the facts (shared across breakdowns) is dropped afterwards: the
+    refresh's daily figures come next and should not carry it in memory.
+    """
+    before = set(facts.cache)
+    try:
+        return _compute_views(facts, since)
+    finally:
+        for key in set(facts.cache) - before:
+            del facts.cache[key]
+
+
+def _compute_views(facts: Facts, since: dict[str, dt.date] | None) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
     for name, by, grain in views(facts.attributes()):
         compute, privacy, sub = implementation(name)
