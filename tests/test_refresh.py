@@ -156,15 +156,18 @@ def test_every_attribute_is_crossed_with_region():
 
 
 @BACKENDS
-def test_rows_written_in_chunks_are_the_rows_written_at_once(london, monkeypatch):
-    import metrics.refresh as refresh_module
+@pytest.mark.parametrize("module, chunk", [("metrics.refresh", "INSERT_CHUNK"),
+                                           ("metrics.facts", "ATTRIBUTE_CHUNK")])
+def test_small_chunks_give_the_same_aggregates(london, monkeypatch, module, chunk):
+    """Daily rows written, and roster rows read, a few at a time: the same tables."""
+    import importlib
 
     engine, settings = london
     refresh(engine, settings, full=True)
     whole = dump(engine)
-    monkeypatch.setattr(refresh_module, "INSERT_CHUNK", 7)
+    monkeypatch.setattr(importlib.import_module(module), chunk, 5)
     refresh(engine, settings, full=True)
-    assert dump(engine) == whole and len(whole) > 7
+    assert dump(engine) == whole and len(whole) > 5
 
 
 @BACKENDS
@@ -190,15 +193,3 @@ def test_message_facts_rebuilt_a_few_days_at_a_time_are_the_same(london, monkeyp
     monkeypatch.setattr(refresh_module, "MESSAGE_DAYS_CHUNK", 31)
     refresh(engine, settings, full=True)
     assert message_facts() == one_day != ingested
-
-
-@BACKENDS
-def test_roster_rows_read_in_chunks_give_the_same_aggregates(london, monkeypatch):
-    import metrics.facts as facts_module
-
-    engine, settings = london
-    refresh(engine, settings, full=True)
-    whole = dump(engine)
-    monkeypatch.setattr(facts_module, "ATTRIBUTE_CHUNK", 5)
-    refresh(engine, settings, full=True)
-    assert dump(engine) == whole
