@@ -92,10 +92,7 @@ PRIVACY = {
 def reply_pairs(facts: Any, lo: dt.date, hi: dt.date) -> pd.DataFrame:
     """Replies in [lo, hi] to someone else's thread: pid (replier), starter, day (kept in the
     facts' cache: every breakdown and grain of a refresh asks for the same)."""
-    key = ("reply_pairs", lo, hi)
-    if key not in facts.cache:
-        facts.cache[key] = _reply_pairs(facts, lo, hi)
-    return facts.cache[key]  # type: ignore[no-any-return]
+    return facts.cached(("reply_pairs", lo, hi), lambda: _reply_pairs(facts, lo, hi))
 
 
 def _reply_pairs(facts: Any, lo: dt.date, hi: dt.date) -> pd.DataFrame:

@@ -82,25 +82,27 @@ def day_counts(facts: Facts, by: str, pids: np.ndarray, days: np.ndarray, lo: in
 
 def member_activity(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(pid, day, engaged, active) of activity rows on days the person is a member."""
-    if "member_activity" not in facts.cache:
+    def produce() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         pids, days, counts = member_counts(facts)
         engaged = np.asarray((counts[:, : len(ENGAGING)] > 0).any(axis=1))
         active = np.asarray((counts > 0).any(axis=1))
-        facts.cache["member_activity"] = (pids, days, engaged, active)
-    return facts.cache["member_activity"]  # type: ignore[return-value]
+        return pids, days, engaged, active
+
+    return facts.cached("member_activity", produce)
 
 
 def member_counts(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(pid, day, counts[posts, replies, reactions, reads]) of members' activity rows."""
-    if "member_counts" not in facts.cache:
+    def produce() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pids = facts.activity["pid"].to_numpy()
         days = facts.activity_days()
         member = facts.member_mask(pids, days)
         counts = facts.activity[list(KINDS)].to_numpy(dtype=np.int32)
         if not member.all():
             pids, days, counts = pids[member], days[member], counts[member]
-        facts.cache["member_counts"] = (pids.astype(np.int64), days.astype(np.int64), counts)
-    return facts.cache["member_counts"]  # type: ignore[return-value]
+        return pids.astype(np.int64), days.astype(np.int64), counts
+
+    return facts.cached("member_counts", produce)
 
 
 def engagement_grid(facts: Facts, by: str, lo: int, hi: int) -> Grid:
@@ -110,7 +112,7 @@ def engagement_grid(facts: Facts, by: str, lo: int, hi: int) -> Grid:
     members = interval_counts(
         facts, by, None, (membership.pids, membership.starts, membership.ends), lo, hi
     )
-    workforce = interval_counts(facts, by, _workforce(facts), None, lo, hi)
+    employed = interval_counts(facts, by, workforce(facts), None, lo, hi)
     matrix, labels = facts.attribution.codes(by)
     pids, days, counts = member_counts(facts)
     _, _, engaged, active = member_activity(facts)
@@ -131,7 +133,7 @@ def engagement_grid(facts: Facts, by: str, lo: int, hi: int) -> Grid:
         "members": members,
         "engaged": tally(flat[engaged]),
         "active": tally(flat[active]),
-        "workforce": workforce,
+        "workforce": employed,
     }
     for i, kind in enumerate(KINDS):
         grid[kind] = tally(flat, counts[:, i].astype(np.float64))
@@ -140,16 +142,14 @@ def engagement_grid(facts: Facts, by: str, lo: int, hi: int) -> Grid:
 
 def _member_snapshots(facts: Facts) -> np.ndarray:
     """The roster snapshot in effect on each member activity row (shared by breakdowns)."""
-    if "member_snaps" not in facts.cache:
-        _, days, _ = member_counts(facts)
-        facts.cache["member_snaps"] = facts.attribution.snapshot_index(days)
-    return facts.cache["member_snaps"]  # type: ignore[return-value]
+    return facts.cached(
+        "member_snaps", lambda: facts.attribution.snapshot_index(member_counts(facts)[1])
+    )
 
 
-def _workforce(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    if "workforce" not in facts.cache:
-        facts.cache["workforce"] = facts.attribution.workforce_pieces()
-    return facts.cache["workforce"]  # type: ignore[return-value]
+def workforce(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The roster's employment intervals (pid, start, end, snapshot), shared by breakdowns."""
+    return facts.cached("workforce", facts.attribution.workforce_pieces)
 
 
 def grid_frame(grid: Grid, by: str, columns: list[str]) -> pd.DataFrame:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -27,6 +28,7 @@ from store.models import Account, DailyActivity, Message, Person, RosterSnapshot
 
 KINDS = ("posts", "replies", "reactions", "reads")
 ENGAGING = ("posts", "replies", "reactions")
+T = TypeVar("T")
 ATTRIBUTES_SQL = (
     "SELECT person_key, attribute, CAST(valid_from AS VARCHAR(10)), value FROM person_attributes"
 )
@@ -47,7 +49,13 @@ class Facts:
     first_activity: pd.DataFrame = field(  # pid, first: first day with any activity, all time
         default_factory=lambda: pd.DataFrame({"pid": [], "first": []}, dtype=np.int64)
     )
-    cache: dict[str, object] = field(default_factory=dict, repr=False)  # derived arrays
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)  # derived arrays
+
+    def cached(self, key: Any, produce: Callable[[], T]) -> T:
+        """`produce()`, computed once per key and kept: what every breakdown needs alike."""
+        if key not in self.cache:
+            self.cache[key] = produce()
+        return self.cache[key]  # type: ignore[no-any-return]
 
     def member_mask(self, pids: np.ndarray, days: np.ndarray) -> np.ndarray:
         """True where the person is a member on the day (days: datetime64 or day numbers)."""

@@ -122,9 +122,9 @@ def _engaged_periods(pids: np.ndarray, days: np.ndarray, grain: str) -> pd.DataF
 
 def engaged_member_days(facts: Any, lo: dt.date, hi: dt.date) -> tuple[np.ndarray, np.ndarray]:
     """(pid, day number) of engaged member days in [lo, hi], in the facts' order; kept in the
-    facts' cache, as every breakdown of a refresh asks for the same."""
-    key = ("engaged_member_days", lo, hi)
-    if key not in facts.cache:
+    facts' cache, as every breakdown of a refresh asks for the same. (Not member_activity:
+    checking membership of engaged rows in range only is far cheaper than of all activity.)"""
+    def produce() -> tuple[np.ndarray, np.ndarray]:
         activity = facts.activity
         days = np.asarray(facts.activity_days(), dtype=np.int64)
         keep = (days >= day_number(lo)) & (days <= day_number(hi))
@@ -132,8 +132,9 @@ def engaged_member_days(facts: Any, lo: dt.date, hi: dt.date) -> tuple[np.ndarra
             activity["reactions"].to_numpy() > 0)
         pids, days = activity["pid"].to_numpy()[keep], days[keep]
         member = np.asarray(facts.member_mask(pids, days), dtype=bool)
-        facts.cache[key] = (pids[member], days[member])
-    return facts.cache[key]  # type: ignore[no-any-return]
+        return pids[member], days[member]
+
+    return facts.cached(("engaged_member_days", lo, hi), produce)
 
 
 def typical_day_share(
@@ -170,13 +171,12 @@ def compute_funnel(
     keys = ["period", "group"]
     members = member_codes(facts, by, lo, hi, grain)
     pids, days = engaged_member_days(facts, lo, hi)
-    key = ("reached", lo, hi, grain)
-    if key not in facts.cache:  # which member-periods engaged: the same for every breakdown
+    def produce() -> np.ndarray:  # which member-periods engaged: the same for every breakdown
         engaged = _engaged_periods(pids, days, grain)
-        facts.cache[key] = np.isin(
-            _pair_keys(members.pid, members.index),
-            _pair_keys(engaged["pid"].to_numpy(), engaged["index"].to_numpy()))
-    reached = facts.cache[key]
+        return np.isin(_pair_keys(members.pid, members.index),
+                       _pair_keys(engaged["pid"].to_numpy(), engaged["index"].to_numpy()))
+
+    reached = facts.cached(("reached", lo, hi, grain), produce)
     out = pd.concat(
         [
             _counted(workforce_codes(facts, by, lo, hi, grain).counts(), "workforce"),

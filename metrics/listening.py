@@ -101,9 +101,7 @@ def compute_listening(
     lo, hi = bounds(facts, start, end)
     if lo > hi:
         return empty(COLUMNS)
-    if "thread_starts" not in facts.cache:  # the same for every breakdown and grain
-        facts.cache["thread_starts"] = thread_starts(facts.messages)
-    threads = facts.cache["thread_starts"]
+    threads = facts.cached("thread_starts", lambda: thread_starts(facts.messages))
     days = threads["day"].to_numpy()
     threads = threads.loc[(days >= np.datetime64(lo, "D")) & (days <= np.datetime64(hi, "D"))]
     days = threads["day"].to_numpy()

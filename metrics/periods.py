@@ -12,6 +12,7 @@ import pandas as pd
 from errors import MetricError
 from metrics.attribution import CROSS
 from metrics.calendar import day_number
+from metrics.engagement import workforce
 from metrics.facts import KINDS
 
 GRAINS = ("week", "month")
@@ -177,13 +178,11 @@ def people_codes(
     the group is the person's value of `by` on the period's last day (clipped to `hi`), as WAU
     and MAU attribute people to their group as of the window's end. With a `name`, the pairs
     (the same for every breakdown) are kept in the facts' cache."""
-    key = ("period_pairs", name, lo, hi, grain)
-    if name is None or key not in facts.cache:
-        pairs = _period_pairs(intervals, lo, hi, grain)
-        if name is None:
-            return _with_groups(facts, by, pairs, grain)
-        facts.cache[key] = pairs
-    return _with_groups(facts, by, facts.cache[key], grain)
+    def produce() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _period_pairs(intervals, lo, hi, grain)
+
+    pairs = facts.cached(("period_pairs", name, lo, hi, grain), produce) if name else produce()
+    return _with_groups(facts, by, pairs, grain)
 
 
 def _with_groups(
@@ -251,7 +250,7 @@ def member_codes(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: str) -> P
 
 def workforce_codes(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: str) -> PeriodPeople:
     """Every (period, pid) in the HR workforce on at least one day of the period in [lo, hi]."""
-    return people_codes(facts, by, facts.attribution.workforce_pieces(), lo, hi, grain,
+    return people_codes(facts, by, workforce(facts), lo, hi, grain,
                         "workforce")
 
 
