@@ -22,7 +22,6 @@ from metrics.periods import (
     numbers,
     period_of,
     period_start,
-    values_of,
 )
 
 ROLES = ("manager", "other")
@@ -64,16 +63,18 @@ PRIVACY = {
 
 def role_of(facts: Any, pids: np.ndarray, days: np.ndarray) -> np.ndarray:
     """'manager' or 'other' for each person-day, from the roster's is_manager attribute."""
-    labels = values_of(facts, "is_manager", pids, days)
-    return np.where(labels == "true", ROLES[0], ROLES[1]).astype(object)
+    return np.where(is_manager(facts, pids, days), ROLES[0], ROLES[1]).astype(object)
 
 
 def is_manager(facts: Any, pids: np.ndarray, days: np.ndarray) -> np.ndarray:
-    """role_of as booleans, through label codes (no label per person-day)."""
-    if "is_manager" not in facts.attributes():
-        return np.zeros(len(pids), dtype=bool)
-    codes, labels = facts.group_codes("is_manager", pids, numbers(days))
-    return (np.asarray(labels, dtype=object) == "true")[codes]
+    """True where the roster in effect that day says is_manager (unknown people: False)."""
+    pids = np.asarray(pids, dtype=np.int64)
+    out = np.zeros(len(pids), dtype=bool)
+    known = pids >= 0
+    if "is_manager" in facts.attributes() and known.any():
+        codes, labels = facts.group_codes("is_manager", pids[known], numbers(days)[known])
+        out[known] = (np.asarray(labels, dtype=object) == "true")[codes]
+    return out
 
 
 def compute_manager_participation(

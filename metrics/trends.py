@@ -19,6 +19,7 @@ from metrics.engagement import (
     with_shares,
 )
 from metrics.facts import KINDS, Facts
+from metrics.periods import period_of
 
 WEEK, MONTH = 7, 28
 LOOKBACK = MONTH - 1  # days of facts before `start` that rolling windows need
@@ -91,11 +92,7 @@ def period_start(days: pd.Series, grain: str) -> pd.Series:
         return days
     if grain not in ("week", "month"):
         raise MetricError(f"unknown grain {grain!r}; known: {', '.join(GRAINS)}")
-    values = days.to_numpy(dtype="datetime64[D]")
-    if grain == "week":
-        starts = values - ((values.astype(np.int64) + 3) % 7).astype("timedelta64[D]")
-    else:
-        starts = values.astype("datetime64[M]").astype("datetime64[D]")
+    starts = period_of(days.to_numpy(dtype="datetime64[D]"), grain)
     return pd.Series(starts.astype("datetime64[ns]"), index=days.index, name=days.name)
 
 
