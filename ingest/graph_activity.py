@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import itertools
 import logging
 import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from urllib.parse import urljoin
 
+import numpy as np
+import pandas as pd
 import requests
 from sqlalchemy import Connection, Table, delete, select
 
@@ -187,6 +190,35 @@ class KnownKeys:
             self.accounts |= accounts
 
 
+class Columns(NamedTuple):
+    """Positions of the report columns we read; `width` is the fewest fields a row needs."""
+
+    upn: int
+    posted: int
+    read: int
+    liked: int
+    name: int | None
+    width: int
+
+    @classmethod
+    def of(cls, header: list[str]) -> Columns:
+        """Positions in `header` (of a repeated name, the last one)."""
+        col = {h: i for i, h in enumerate(header)}
+        upn, posted, read, liked = (col[c] for c in REQUIRED)
+        return cls(upn, posted, read, liked, col.get(NAME), max(upn, posted, read, liked) + 1)
+
+
+class Batch(NamedTuple):
+    """Checked rows: stripped UPNs, name cells, and the counts of the active rows only."""
+
+    upns: list[str]
+    names: list[str] | None  # raw Display Name cells; None without that column
+    active: list[int]  # positions in `upns` of the rows with a non-zero count
+    posted: list[int]
+    liked: list[int]
+    read: list[int]
+
+
 def load_report(
     path: Path,
     day: dt.date,
@@ -196,82 +228,209 @@ def load_report(
     stored: KnownKeys | None = None,
 ) -> None:
     """Write one day's report: people, insert-only accounts, and non-zero activity facts."""
-    conn = writer.conn
-    stored = stored or KnownKeys()
-    known, with_account = stored.load(conn)
-    new_people: set[str] = set()
-    new_accounts: set[str] = set()
-    sent: set[str] = set()  # fact keys already inserted from this file
-    conn.execute(delete(DailyActivity).where(DailyActivity.source == SOURCE,
-                                             DailyActivity.day == day))
-    keep_names = not writer.identity.pseudonymise
-    concealed = 0
-    now = _utcnow()
+    load = DayLoad(writer, day, keys, stored or KnownKeys())
+    writer.conn.execute(delete(DailyActivity).where(DailyActivity.source == SOURCE,
+                                                    DailyActivity.day == day))
+    for batch in _batches(path, name, writer):
+        load.add(batch)
+    if load.concealed:
+        writer.warn(CONCEALED_WARNING.format(n=load.concealed))
+    writer.touch(day, day)
+    writer.after_commit(load.committed)
+
+
+def _batches(path: Path, name: str, writer: Writer) -> Iterator[Batch]:
+    """The report's rows in checked batches: parsed by pandas when regular, else row by row."""
     with open(path, "rb") as raw:
-        header, rows = read_rows(decode_stream(raw), name, REQUIRED)
-        col = {h: i for i, h in enumerate(header)}
-        i_upn, i_posted, i_read, i_liked = (col[c] for c in REQUIRED)
-        i_name = col.get(NAME)
-        width = max(i_upn, i_posted, i_read, i_liked) + 1
+        text = decode_stream(raw)
+        header, _ = read_rows(text, name, REQUIRED)
+        cols = Columns.of(header)
+        columns = _regular_frame(text, cols)
+    if columns is not None:
+        yield from _frame_batches(columns, cols, writer)
+        return
+    with open(path, "rb") as raw:  # irregular: again from the top, row by row
+        _, rows = read_rows(decode_stream(raw), name, REQUIRED)
         for chunk in _chunks(rows):
             writer.read(len(chunk))
-            people: list[dict[str, Any]] = []
-            accounts: list[dict[str, Any]] = []
-            facts: dict[str, tuple[Any, ...]] = {}
-            for row in chunk:
-                if len(row) < width:
-                    writer.skip(f"{name}: short row ({len(row)} fields)")
-                    continue
-                upn = row[i_upn].strip()
-                if not upn:
-                    writer.skip(f"{name}: blank {UPN}")
-                    continue
-                counts = row[i_posted], row[i_read], row[i_liked]
-                active = None
-                if counts != ZERO:
-                    try:
-                        posted, read, liked = _count(counts[0]), _count(counts[1]), _count(
-                            counts[2]
-                        )
-                    except ValueError:
-                        writer.skip(f"{name}: bad count for one user")
-                        continue
-                    if posted or read or liked:
-                        active = (posted, liked, read)
-                hit = keys.get(upn)
-                if hit is None:
-                    hit = _key(writer, upn)
-                    keys[upn] = hit
-                key, hidden = hit
-                if hidden:
-                    concealed += 1
-                if key not in known and key not in new_people:
-                    new_people.add(key)
-                    person: dict[str, Any] = {"person_key": key, "matched": not hidden}
-                    if keep_names and not hidden:
-                        person["email"] = upn.lower()
-                        shown = row[i_name].strip()[:200] if i_name is not None else ""
-                        person["display_name"] = shown or None
-                    people.append(person)
-                if key not in with_account and key not in new_accounts:
-                    new_accounts.add(key)
-                    accounts.append(_account(key, now))
-                if active is not None:
-                    facts[key] = (SOURCE, key, day, active[0], 0, active[1], active[2])
-            writer.save_people(people)
-            writer.upsert(_table(Account), accounts, update=())
-            _write_facts(writer, facts, sent)
-    if concealed:
-        writer.warn(CONCEALED_WARNING.format(n=concealed))
-    writer.touch(day, day)
-    writer.after_commit(lambda: stored.add(new_people, new_accounts))
+            yield _row_batch(chunk, cols, writer, name)
 
 
-def _write_facts(writer: Writer, facts: dict[str, tuple[Any, ...]], sent: set[str]) -> None:
+def _regular_frame(text: io.TextIOBase, cols: Columns) -> dict[int, list[str]] | None:
+    """The used columns of the rows after the header, when `csv` would read them alike.
+
+    None sends the file row by row: a decoding error, a NUL, a row pandas rejects (more
+    fields than the first), a blank UPN or a count that is not plain digits — so a short row,
+    whose missing cells pandas fills with "", is never taken for a whole one.
+    """
+    try:
+        rest = text.read()
+    except UnicodeDecodeError:
+        return None
+    if "\x00" in rest:
+        return None
+    used = sorted({cols.upn, cols.posted, cols.read, cols.liked, *_name_col(cols)})
+    if not rest:
+        return {c: [] for c in used}
+    try:
+        frame = pd.read_csv(
+            io.StringIO(rest), header=None, usecols=used, dtype=object, engine="c",
+            keep_default_na=False, na_filter=False, skip_blank_lines=False,
+        )
+    except (ValueError, OverflowError):  # pandas' parser errors are ValueErrors
+        return None
+    columns = {c: frame[c].tolist() for c in used}
+    columns[cols.upn] = [upn.strip() for upn in columns[cols.upn]]
+    if not all(columns[cols.upn]):
+        return None
+    if not all(_digits(columns[c]) for c in (cols.posted, cols.read, cols.liked)):
+        return None
+    return columns
+
+
+def _name_col(cols: Columns) -> list[int]:
+    return [] if cols.name is None else [cols.name]
+
+
+def _digits(cells: list[str]) -> bool:
+    """Every cell is 1 to 18 ASCII digits: what `int` reads alike and int64 holds."""
+    joined = "".join(cells)
+    return (
+        all(cells) and max(map(len, cells), default=0) <= 18
+        and joined.isascii() and (joined.isdigit() or not joined)
+    )
+
+
+def _frame_batches(
+    columns: dict[int, list[str]], cols: Columns, writer: Writer
+) -> Iterator[Batch]:
+    """Batches of regular rows, CHUNK_ROWS at a time, each count column converted at once."""
+    upns = columns[cols.upn]
+    for start in range(0, len(upns), CHUNK_ROWS):
+        stop = min(start + CHUNK_ROWS, len(upns))
+        writer.read(stop - start)
+        posted, read, liked = (
+            np.array(columns[c][start:stop], dtype=np.int64)
+            for c in (cols.posted, cols.read, cols.liked)
+        )
+        active = np.flatnonzero(posted + read + liked)  # counts are non-negative
+        yield Batch(
+            upns=upns[start:stop],
+            names=None if cols.name is None else columns[cols.name][start:stop],
+            active=active.tolist(),
+            posted=posted[active].tolist(),
+            liked=liked[active].tolist(),
+            read=read[active].tolist(),
+        )
+
+
+def _row_batch(chunk: list[list[str]], cols: Columns, writer: Writer, name: str) -> Batch:
+    """Check rows one by one: short rows, blank UPNs and bad counts are skipped and counted."""
+    batch = Batch([], None if cols.name is None else [], [], [], [], [])
+    for row in chunk:
+        if len(row) < cols.width:
+            writer.skip(f"{name}: short row ({len(row)} fields)")
+            continue
+        upn = row[cols.upn].strip()
+        if not upn:
+            writer.skip(f"{name}: blank {UPN}")
+            continue
+        counts = row[cols.posted], row[cols.read], row[cols.liked]
+        if counts != ZERO:
+            try:
+                posted, read, liked = _count(counts[0]), _count(counts[1]), _count(counts[2])
+            except ValueError:
+                writer.skip(f"{name}: bad count for one user")
+                continue
+            if posted or read or liked:
+                batch.active.append(len(batch.upns))
+                batch.posted.append(posted)
+                batch.liked.append(liked)
+                batch.read.append(read)
+        batch.upns.append(upn)
+        if batch.names is not None:
+            batch.names.append(row[cast(int, cols.name)])
+    return batch
+
+
+class DayLoad:
+    """One report day's writes: new people and accounts, and its facts, batch by batch."""
+
+    def __init__(
+        self, writer: Writer, day: dt.date, keys: dict[str, tuple[str, bool]], stored: KnownKeys
+    ):
+        self.writer = writer
+        self.day = day
+        self.keys = keys  # UPN → (person key, concealed), kept across windows
+        self.stored = stored
+        self.known, self.with_account = stored.load(writer.conn)
+        self.new_people: set[str] = set()
+        self.new_accounts: set[str] = set()
+        self.sent: set[str] = set()  # fact keys already inserted from this file
+        self.concealed = 0
+        self.now = _utcnow()
+
+    def add(self, batch: Batch) -> None:
+        """Write one batch: people and accounts first seen, then the facts (last row wins)."""
+        hits = self._hits(batch.upns)
+        self.concealed += sum(1 for _, hidden in hits if hidden)
+        row_keys = [key for key, _ in hits]
+        self.writer.save_people(self._people(batch, hits))
+        self.writer.upsert(_table(Account), self._accounts(row_keys), update=())
+        facts = dict(zip(
+            [row_keys[i] for i in batch.active],
+            zip(batch.posted, batch.liked, batch.read, strict=True),
+            strict=True,
+        ))
+        _write_facts(self.writer, self.day, facts, self.sent)
+
+    def committed(self) -> None:
+        """The keys this day stored join those known (its transaction has committed)."""
+        self.stored.add(self.new_people, self.new_accounts)
+
+    def _hits(self, upns: list[str]) -> list[tuple[str, bool]]:
+        keys = self.keys
+        for upn in set(upns).difference(keys):
+            keys[upn] = _key(self.writer, upn)
+        return [keys[upn] for upn in upns]
+
+    def _people(self, batch: Batch, hits: list[tuple[str, bool]]) -> list[dict[str, Any]]:
+        unseen = {key for key, _ in hits} - self.known - self.new_people
+        if not unseen:
+            return []
+        keep_names = not self.writer.identity.pseudonymise
+        people = []
+        for i, (key, hidden) in enumerate(hits):
+            if key not in unseen:
+                continue
+            unseen.discard(key)
+            person: dict[str, Any] = {"person_key": key, "matched": not hidden}
+            if keep_names and not hidden:
+                person["email"] = batch.upns[i].lower()
+                shown = batch.names[i].strip()[:200] if batch.names is not None else ""
+                person["display_name"] = shown or None
+            people.append(person)
+        self.new_people.update(p["person_key"] for p in people)
+        return people
+
+    def _accounts(self, row_keys: list[str]) -> list[dict[str, Any]]:
+        unseen = set(row_keys) - self.with_account - self.new_accounts
+        if not unseen:
+            return []
+        fresh = [key for key in dict.fromkeys(row_keys) if key in unseen]  # first-seen order
+        self.new_accounts.update(fresh)
+        return [_account(key, self.now) for key in fresh]
+
+
+def _write_facts(
+    writer: Writer, day: dt.date, facts: dict[str, tuple[int, int, int]], sent: set[str]
+) -> None:
     """INSERT facts of people new to this file (the day was cleared); upsert repeats."""
-    fresh = [facts[k] for k in sorted(facts) if k not in sent]  # key order: B-tree pages once
-    again = [row for k, row in facts.items() if k in sent]
-    writer.insert(_table(DailyActivity), FACT_COLUMNS, fresh)
+    fresh = [(SOURCE, k, day, p, 0, liked, read)
+             for k, (p, liked, read) in sorted(facts.items()) if k not in sent]
+    again = [(SOURCE, k, day, p, 0, liked, read)
+             for k, (p, liked, read) in facts.items() if k in sent]
+    writer.insert(_table(DailyActivity), FACT_COLUMNS, fresh)  # key order: B-tree pages once
     if again:
         writer.upsert(_table(DailyActivity), again, columns=FACT_COLUMNS)
     sent.update(facts)

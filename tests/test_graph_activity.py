@@ -445,3 +445,109 @@ def test_a_person_repeated_across_chunks_keeps_the_last_counts(
     erin, finn = ID.person_key("erin@contoso.com"), ID.person_key("finn@contoso.com")
     day = dt.date(2026, 3, 1)
     assert facts(engine) == {(erin, day): (5, 0, 7, 6), (finn, day): (3, 0, 0, 0)}
+
+
+# --- the pandas path and the row-by-row path read every report alike -----------------------
+
+ROW = "2026-03-03,{upn},{name},,,,{p},{r},{l},,1"
+IRREGULAR = {
+    "regular": [ROW.format(upn="alice@contoso.com", name="A", p=2, r=5, l=1),
+                ROW.format(upn="bob@contoso.com", name="B", p=0, r=0, l=0)],
+    "bad count": [ROW.format(upn="a@contoso.com", name="A", p="x", r=1, l=0),
+                  ROW.format(upn="b@contoso.com", name="B", p=1, r=1, l=1)],
+    "float and exponent counts": [ROW.format(upn="a@contoso.com", name="A", p="5.0", r=1, l=0),
+                                  ROW.format(upn="b@contoso.com", name="B", p="1e3", r=0, l=0)],
+    "signed, spaced, zero-padded and blank counts": [
+        ROW.format(upn="a@contoso.com", name="A", p="+5", r=" 6", l="007"),
+        ROW.format(upn="b@contoso.com", name="B", p="00", r="000", l="0"),
+        ROW.format(upn="c@contoso.com", name="C", p="", r=3, l=""),
+        ROW.format(upn="d@contoso.com", name="D", p="-1", r=1, l=0),
+        ROW.format(upn="e@contoso.com", name="E", p="\u0665", r=1, l=0),  # Arabic-Indic 5
+    ],
+    "short rows and blank lines": [
+        ROW.format(upn="a@contoso.com", name="A", p=1, r=0, l=0),
+        "2026-03-03,b@contoso.com,B,,,,1,2",
+        "",
+        "   ",
+        ROW.format(upn="c@contoso.com", name="C", p=0, r=4, l=0),
+    ],
+    "more fields than the header": [
+        ROW.format(upn="a@contoso.com", name="A", p=1, r=0, l=0),
+        ROW.format(upn="b@contoso.com", name="B", p=2, r=0, l=0) + ",extra,cells",
+    ],
+    "first row longer than the header": [
+        ROW.format(upn="a@contoso.com", name="A", p=1, r=0, l=0) + ",extra",
+        ROW.format(upn="b@contoso.com", name="B", p=2, r=0, l=0) + ",extra",
+    ],
+    "blank and padded UPNs": [
+        ROW.format(upn="  ", name="A", p=1, r=0, l=0),
+        ROW.format(upn=" Carol@Contoso.com ", name=" Carol C ", p=1, r=0, l=0),
+    ],
+    "quoted multi-line name and repeats": [
+        ROW.format(upn="a@contoso.com", name='"Ann\r\nA, Jr."', p=1, r=0, l=0),
+        ROW.format(upn="A@contoso.com", name="Ann", p=0, r=9, l=0),
+        ROW.format(upn="a@contoso.com", name="Ann", p=0, r=0, l=0),
+        ROW.format(upn=HIDDEN, name="4291DA7C", p=0, r=1, l=0),
+    ],
+    "header only": [],
+}
+
+
+def _ingest(settings, engine, path):
+    [result] = run_source(engine, settings, GraphActivitySource(settings, path=path))
+    return (result.status, result.rows_read, result.rows_written, result.rows_skipped,
+            result.warnings)
+
+
+@BACKENDS
+@pytest.mark.parametrize("case", list(IRREGULAR))
+def test_pandas_and_row_paths_store_the_same(engine, settings, tmp_path, monkeypatch, case):
+    from ingest import graph_activity
+
+    text = "\r\n".join([HEADER, *IRREGULAR[case]]) + "\r\n"
+    path = write(tmp_path, "r-2026-03-01.csv", text)
+    fast = _ingest(settings, engine, path), _dump(engine)
+    with write_transaction(engine) as conn:
+        for table in ("daily_activity", "accounts", "people"):
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+    monkeypatch.setattr(graph_activity, "_regular_frame", lambda text, cols: None)
+    assert (_ingest(settings, engine, path), _dump(engine)) == fast
+
+
+@BACKENDS
+def test_a_regular_report_takes_the_pandas_path(engine, settings, tmp_path, monkeypatch):
+    from ingest import graph_activity
+
+    def no_row_path(*args):
+        raise AssertionError("read row by row")
+
+    monkeypatch.setattr(graph_activity, "_row_batch", no_row_path)
+    text = "\r\n".join(r for r in REPORT.split("\r\n") if "carol" not in r)
+    path = write(tmp_path, "r-2026-03-01.csv", text)
+    assert _ingest(settings, engine, path)[:4] == ("success", 4, 7, 0)
+    day = dt.date(2026, 3, 1)
+    assert facts(engine) == {
+        (ALICE, day): (2, 0, 1, 5), (CONCEALED, day): (0, 0, 0, 3), (DAVE, day): (0, 0, 4, 0),
+    }
+
+
+@BACKENDS
+def test_irregular_rows_are_skipped_with_their_reasons(engine, settings, tmp_path):
+    rows = [*IRREGULAR["short rows and blank lines"], *IRREGULAR["blank and padded UPNs"],
+            *IRREGULAR["float and exponent counts"]]
+    path = write(tmp_path, "r-2026-03-01.csv", "\r\n".join([HEADER, *rows]) + "\r\n")
+    status, read, _, skipped, warnings = _ingest(settings, engine, path)
+    assert (status, read, skipped) == ("success", 9, 6)
+    assert warnings == [
+        "skipped a record: r-2026-03-01.csv: short row (8 fields)",
+        "skipped a record: r-2026-03-01.csv: short row (0 fields)",
+        "skipped a record: r-2026-03-01.csv: short row (1 fields)",
+        "skipped a record: r-2026-03-01.csv: blank User Principal Name",
+        "skipped a record: r-2026-03-01.csv: bad count for one user",
+    ]
+    day = dt.date(2026, 3, 1)
+    a, c = (ID.person_key(f"{n}@contoso.com") for n in ("a", "c"))
+    carol = ID.person_key("carol@contoso.com")
+    assert facts(engine) == {
+        (a, day): (1, 0, 0, 0), (c, day): (0, 0, 0, 4), (carol, day): (1, 0, 0, 0),
+    }
