@@ -28,6 +28,7 @@ class Attribution:
     as_of: np.ndarray  # sorted day numbers of the snapshots (may be empty)
     rows: pd.DataFrame  # pid, attribute, snap (index into as_of), value (None when blank)
     profile_department: np.ndarray  # object array per pid: Yammer profile department or None
+    names: tuple[str, ...] = ()  # attribute names of every snapshot, also those not loaded
     _cache: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
@@ -39,7 +40,7 @@ class Attribution:
         """'all', 'department' and every roster attribute that names a group (not dates, not
         people)."""
         if " attributes" not in self._cache:
-            names = set(self.rows["attribute"].unique()) | {"department"}
+            names = set(self.rows["attribute"].unique()) | set(self.names) | {"department"}
             listed = [ALL, *sorted(names - set(DATE_ATTRIBUTES) - set(IDENTITY_ATTRIBUTES))]
             self._cache[" attributes"] = (np.array(listed, dtype=object), np.array([]))
         return list(self._cache[" attributes"][0])

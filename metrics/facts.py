@@ -24,7 +24,14 @@ from metrics.calendar import (
 from metrics.factload import fetch_activity, rows_frame
 from metrics.membership import Membership
 from settings import Settings
-from store.models import Account, DailyActivity, Message, Person, RosterSnapshot
+from store.models import (
+    Account,
+    DailyActivity,
+    Message,
+    Person,
+    PersonAttribute,
+    RosterSnapshot,
+)
 
 KINDS = ("posts", "replies", "reactions", "reads")
 ENGAGING = ("posts", "replies", "reactions")
@@ -116,7 +123,7 @@ def load_facts(
         firsts = _first_activity(conn, index, activity, start, first_activity)
         recorded = accounts[accounts["has_user_record"]]
         membership = Membership.build(recorded, firsts)
-        attribution = _load_attribution(conn, index, accounts)
+        attribution = _load_attribution(conn, index, accounts, start, end)
         messages = (
             _load_messages(conn, index, zone, start, end) if with_messages else _no_messages()
         )
@@ -248,11 +255,14 @@ def _earlier_first_activity(conn: Connection, start: dt.date) -> pd.DataFrame:
     return earlier
 
 
-def _load_attribution(conn: Connection, index: pd.Index, accounts: pd.DataFrame) -> Attribution:
+def _load_attribution(
+    conn: Connection, index: pd.Index, accounts: pd.DataFrame, start: dt.date, end: dt.date
+) -> Attribution:
+    """The roster snapshots in effect on some day of [start, end], as codes."""
     as_of = [day_number(_as_date(d)) for d in conn.scalars(
         select(RosterSnapshot.as_of).order_by(RosterSnapshot.as_of)
     )]
-    snapshots = np.array(as_of, dtype=np.int64)
+    snapshots = in_effect(np.array(as_of, dtype=np.int64), day_number(start), day_number(end))
     frame = _attribute_rows(conn, index, snapshots)
     profile = accounts[(accounts["platform"] == "yammer") & accounts["department"].notna()]
     profile = profile.sort_values(
@@ -260,7 +270,31 @@ def _load_attribution(conn: Connection, index: pd.Index, accounts: pd.DataFrame)
     ).drop_duplicates("pid")
     department = np.full(len(index), None, dtype=object)
     department[profile["pid"].to_numpy()] = profile["department"].to_numpy()
-    return Attribution(len(index), snapshots, frame, department)
+    return Attribution(len(index), snapshots, frame, department, _attribute_names(conn))
+
+
+def in_effect(as_of: np.ndarray, first: int, last: int) -> np.ndarray:
+    """The sorted snapshot days in effect on some day of [first, last]: the latest on or
+    before `first` (the first snapshot when none is), then every later one up to `last`.
+
+    Days of [first, last] attribute to the same snapshot as with every snapshot loaded; a
+    year of monthly rosters is millions of rows, of which a month's refresh needs one or two.
+    """
+    lo = max(int(np.searchsorted(as_of, first, side="right")) - 1, 0)
+    hi = max(int(np.searchsorted(as_of, last, side="right")), lo + 1)
+    return as_of[lo:hi]
+
+
+def _attribute_names(conn: Connection) -> tuple[str, ...]:
+    """Every attribute name in the roster, one index probe each (not a scan of its rows)."""
+    names: list[str] = []
+    name = conn.scalar(select(func.min(PersonAttribute.attribute)))
+    while name is not None:
+        names.append(name)
+        name = conn.scalar(
+            select(func.min(PersonAttribute.attribute)).where(PersonAttribute.attribute > name)
+        )
+    return tuple(names)
 
 
 def _attribute_rows(conn: Connection, index: pd.Index, snapshots: np.ndarray) -> pd.DataFrame:
@@ -272,7 +306,11 @@ def _attribute_rows(conn: Connection, index: pd.Index, snapshots: np.ndarray) ->
     raw = conn.connection.driver_connection
     assert raw is not None
     cursor = raw.cursor()
-    cursor.execute(ATTRIBUTES_SQL)
+    where = "" if len(snapshots) == 0 else (  # day numbers → ISO dates: literals, not input
+        f" WHERE valid_from >= '{from_day_number(snapshots[0])}'"
+        f" AND valid_from <= '{from_day_number(snapshots[-1])}'"
+    )
+    cursor.execute(ATTRIBUTES_SQL + where)
     names: dict[Any, int] = {}
     values: dict[Any, int] = {}
     parts: list[tuple[np.ndarray, ...]] = []

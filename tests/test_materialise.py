@@ -191,3 +191,35 @@ def test_the_manager_column_feeds_is_manager_but_is_no_breakdown(
     assert not any(part == "manager" for d in dimensions for part in d.split("@"))
     with pytest.raises(MetricError, match="unknown attribute 'manager'"):
         read_engagement(engine, settings, "manager")
+
+
+def test_a_range_needs_the_snapshot_in_effect_at_its_start_and_the_later_ones() -> None:
+    import numpy as np
+
+    from metrics.facts import in_effect
+
+    as_of = np.array([10, 40, 70, 100])
+    assert in_effect(as_of, 45, 80).tolist() == [40, 70]  # 40 is in effect on day 45
+    assert in_effect(as_of, 40, 40).tolist() == [40]
+    assert in_effect(as_of, 0, 5).tolist() == [10]  # before the first: the first
+    assert in_effect(as_of, 0, 50).tolist() == [10, 40]
+    assert in_effect(as_of, 120, 130).tolist() == [100]
+    assert in_effect(np.array([], dtype=np.int64), 1, 2).tolist() == []
+
+
+@BACKENDS
+def test_a_partial_load_reads_the_snapshots_it_needs_and_computes_the_same(
+    demo_store: tuple[Engine, Settings],
+) -> None:
+    from metrics.trends import compute_daily
+
+    engine, settings = demo_store
+    everything = load_facts(engine, settings)
+    assert len(everything.attribution.as_of) >= 3  # monthly rosters: moves between them
+    lo, hi = END - dt.timedelta(days=20), END
+    partial = load_facts(engine, settings, lo - dt.timedelta(days=27), hi)
+    assert 0 < len(partial.attribution.as_of) < len(everything.attribution.as_of)
+    assert partial.attributes() == everything.attributes()
+    for by in ("department", "is_manager", "department@region"):
+        pd.testing.assert_frame_equal(compute_daily(partial, by, lo, hi),
+                                      compute_daily(everything, by, lo, hi), obj=by)
