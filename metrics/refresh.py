@@ -130,7 +130,7 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
             lo = hi = last
         since = changed_periods(lo)
         start = min(lo - dt.timedelta(days=LOOKBACK), *since.values())
-        known = _known_first_activity(engine, start, last)
+        known = _known_first_activity(engine, start)
     else:
         lo, hi, known = first, last, None
         since = {grain: first for grain in GRAINS}
@@ -257,33 +257,21 @@ def _save_state(
         conn.execute(delete(RefreshQueue).where(RefreshQueue.id <= plan.queue_id))
 
 
-def _known_first_activity(engine: Engine, lo: dt.date, hi: dt.date) -> pd.DataFrame:
-    """First activity days of people, valid for activity outside [lo, hi] (person_key, first).
+def _known_first_activity(engine: Engine, lo: dt.date) -> pd.DataFrame:
+    """Cached first activity days before `lo` (person_key, first): they still hold.
 
-    Only days inside [lo, hi] changed since the cache was written, so a cached day before lo
-    still holds; so does one after hi (nothing came before it outside the span). A cached day
-    inside the span is replaced by the reloaded facts, or by later activity if none is left.
+    The refresh reloads every day from `lo` to the last day with data, so a first day from
+    `lo` on is recomputed from the reloaded facts (or is gone with them); an earlier one cannot
+    have changed.
     """
-    start, end = day_number(lo), day_number(hi)
     with engine.connect() as conn:
         rows = conn.execute(
             select(AggFirstActivity.person_key, cast(AggFirstActivity.first_day, String))
+            .where(AggFirstActivity.first_day < lo)
         ).all()
-        cache = rows_frame(rows, ["person_key", "first"])
-        cache["first"] = parse_days(cache["first"])
-        inside = cache[(cache["first"] >= start) & (cache["first"] <= end)]["person_key"].tolist()
-        later: list[Any] = []
-        for chunk in range(0, len(inside), 500):
-            later += conn.execute(
-                select(DailyActivity.person_key, cast(func.min(DailyActivity.day), String))
-                .where(DailyActivity.person_key.in_(inside[chunk:chunk + 500]),
-                       DailyActivity.day > hi)
-                .group_by(DailyActivity.person_key)
-            ).all()
-    outside = cache[(cache["first"] < start) | (cache["first"] > end)]
-    after = rows_frame(later, ["person_key", "first"])
-    after["first"] = parse_days(after["first"])
-    return pd.concat([outside, after], ignore_index=True)
+    cache = rows_frame(rows, ["person_key", "first"])
+    cache["first"] = parse_days(cache["first"])
+    return cache
 
 
 def _save_first_activity(conn: Connection, facts: Facts, since: dt.date | None) -> None:

@@ -88,11 +88,15 @@ def test_refresh_replaces_the_stored_views(demo_store: tuple[Engine, Settings]) 
 
 
 def _dump(engine: Engine) -> list[tuple]:
+    """Every materialised row: the views, the daily figures and the first activity days."""
+    from store.aggregates import AggEngagement, AggFirstActivity
+
+    rows = []
     with engine.connect() as conn:
-        views = conn.execute(select(AggResult.__table__).order_by(
-            AggResult.metric, AggResult.dimension, AggResult.grain, AggResult.period,
-            AggResult.grp, AggResult.sub)).all()
-    return [tuple(r) for r in views]
+        for table in (AggResult.__table__, AggEngagement.__table__, AggFirstActivity.__table__):
+            keys = [c for c in table.columns if c.name != "id"]
+            rows += [(table.name, *r) for r in conn.execute(select(*keys).order_by(*keys))]
+    return rows
 
 
 @BACKENDS
