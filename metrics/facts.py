@@ -103,11 +103,14 @@ def load_facts(
     end: dt.date | None = None,
     with_messages: bool = False,
     first_activity: pd.DataFrame | None = None,
+    complete_from: dt.date | None = None,
 ) -> Facts:
     """Load the facts of local days [start, end] (default: every day with data).
 
-    `first_activity` (person_key, first: day number) may supply first active days known from
-    outside [start, end] (a cache), instead of scanning all earlier activity.
+    `first_activity` (person_key, first: day number) may supply first active days before
+    `complete_from` (else `start`) known from a cache, instead of scanning earlier activity.
+    With `complete_from`, activity of days before it holds only the rows that engage (posts,
+    replies or reactions): enough for rolling windows and the funnel, not for active or reads.
     """
     zone = settings.zone
     with engine.connect() as conn:
@@ -118,9 +121,9 @@ def load_facts(
         today = dt.datetime.now(zone).date()
         start = start or (span[0] if span else today)
         end = end or (span[1] if span else today)
-        activity = load_activity(conn, index, start, end)
+        activity = load_activity(conn, index, start, end, complete_from)
         accounts = _load_accounts(conn, index, zone)
-        firsts = _first_activity(conn, index, activity, start, first_activity)
+        firsts = _first_activity(conn, index, activity, complete_from or start, first_activity)
         recorded = accounts[accounts["has_user_record"]]
         membership = Membership.build(recorded, firsts)
         attribution = _load_attribution(conn, index, accounts, start, end)
@@ -155,11 +158,18 @@ def data_range(conn: Connection, zone: ZoneInfo) -> tuple[dt.date, dt.date] | No
     return min(firsts), max(lasts)
 
 
-def load_activity(conn: Connection, index: pd.Index, start: dt.date, end: dt.date) -> pd.DataFrame:
-    """Person-day activity of [start, end], MAX over sources per kind, sorted by (pid, day)."""
+def load_activity(
+    conn: Connection,
+    index: pd.Index,
+    start: dt.date,
+    end: dt.date,
+    complete_from: dt.date | None = None,
+) -> pd.DataFrame:
+    """Person-day activity of [start, end], MAX over sources per kind, sorted by (pid, day);
+    before `complete_from`, engaging rows only."""
     base = day_number(start)
     width = np.int64(day_number(end) - base + 1)
-    pid, days, counts = fetch_activity(conn, index, start, end)
+    pid, days, counts = fetch_activity(conn, index, start, end, complete_from)
     key = pid.astype(np.int64) * width + (days.astype(np.int64) - base)
     del pid, days  # tens of millions of rows: free what is no longer needed at once
     keep = counts.any(axis=1)

@@ -22,7 +22,7 @@ from metrics.catalog import METRIC_MODULES
 from metrics.factload import bulk_insert
 from metrics.facts import Facts
 from metrics.listening import ANSWER_WINDOW
-from metrics.periods import GRAINS, period_of
+from metrics.periods import period_of
 from store.aggregates import AggResult
 
 EVERY = "*"  # every materialised breakdown (crossed `a@region` ones excepted)
@@ -36,6 +36,8 @@ PAGE_VIEWS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("cross_region_replies", ALL, ("week", "month")),
     ("reply_matrix", "department", ("week", "month")),
 )
+# Views computed from person-day activity; the others read messages.
+ACTIVITY_VIEWS = frozenset({"funnel"})
 COLUMNS = ["metric", "dimension", "grain", "period", "grp", "sub", "size", "payload"]
 # Each view also stores one row dated here holding its column names: a view with no rows in a
 # range is then read as an empty table of the right shape, never recomputed from the facts.
@@ -67,19 +69,27 @@ def implementation(name: str) -> tuple[Any, dict[str, Any], str | None]:
     raise KeyError(name)
 
 
-def changed_periods(day: dt.date) -> dict[str, dt.date]:
-    """Per grain, the first period that a change of facts on `day` (or later) can alter.
+def changed_periods(day: dt.date) -> dict[str, dict[str, dt.date]]:
+    """Per page-view metric and grain, the first period that a change of facts on `day` (or
+    later) can alter.
 
-    A reply answers a thread up to 7 days old, so a thread's period may change that much later.
+    Message views reach back: a reply answers a thread up to 7 days old, so a thread's period
+    may change that much later. Activity views (the funnel) change only from `day`'s period.
     """
-    earliest = np.array([day - ANSWER_WINDOW.to_pytimedelta()], dtype="datetime64[D]")
-    return {grain: pd.Timestamp(period_of(earliest, grain)[0]).date() for grain in GRAINS}
+    out: dict[str, dict[str, dt.date]] = {}
+    for name, _, grains in PAGE_VIEWS:
+        reach = dt.timedelta(0) if name in ACTIVITY_VIEWS else ANSWER_WINDOW.to_pytimedelta()
+        earliest = np.array([day - reach], dtype="datetime64[D]")
+        out.setdefault(name, {}).update(
+            {grain: pd.Timestamp(period_of(earliest, grain)[0]).date() for grain in grains}
+        )
+    return out
 
 
 def compute_views(
-    facts: Facts, since: dict[str, dt.date] | None = None
+    facts: Facts, since: dict[str, dict[str, dt.date]] | None = None
 ) -> list[tuple[Any, ...]]:
-    """agg_results rows of every page view over the facts' span (from `since[grain]` on).
+    """agg_results rows of every page view over the facts' span (from `since[metric][grain]`).
 
     What the views cache on the facts (shared across breakdowns) is dropped afterwards: the
     refresh's daily figures come next and should not carry it in memory.
@@ -92,11 +102,13 @@ def compute_views(
             del facts.cache[key]
 
 
-def _compute_views(facts: Facts, since: dict[str, dt.date] | None) -> list[tuple[Any, ...]]:
+def _compute_views(
+    facts: Facts, since: dict[str, dict[str, dt.date]] | None
+) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
     for name, by, grain in views(facts.attributes()):
         compute, privacy, sub = implementation(name)
-        start = max(since[grain], facts.start) if since else facts.start
+        start = max(since[name][grain], facts.start) if since else facts.start
         frame = compute(facts, by, start, facts.end, grain)
         rows += _rows(frame, name, by, grain, privacy["size"], sub)
         rows.append((name, by, grain, SHAPE_DAY, "", "", 0, json.dumps(list(frame.columns))))
@@ -104,16 +116,20 @@ def _compute_views(facts: Facts, since: dict[str, dt.date] | None) -> list[tuple
 
 
 def save_views(
-    conn: Connection, rows: list[tuple[Any, ...]], since: dict[str, dt.date] | None = None
+    conn: Connection,
+    rows: list[tuple[Any, ...]],
+    since: dict[str, dict[str, dt.date]] | None = None,
 ) -> None:
-    """Replace the stored views (from `since[grain]` on) with `rows`, in the refresh's
+    """Replace the stored views (from `since[metric][grain]` on) with `rows`, in the refresh's
     transaction."""
     if since is None:
         conn.execute(delete(AggResult))
-    for grain, first in (since or {}).items():
-        conn.execute(delete(AggResult).where(
-            AggResult.grain == grain, (AggResult.period >= first) | (AggResult.period == SHAPE_DAY)
-        ))
+    for name, grains in (since or {}).items():
+        for grain, first in grains.items():
+            conn.execute(delete(AggResult).where(
+                AggResult.metric == name, AggResult.grain == grain,
+                (AggResult.period >= first) | (AggResult.period == SHAPE_DAY),
+            ))
     if conn.dialect.name != "postgresql":
         rows = [(*r[:3], r[3].isoformat(), *r[4:]) for r in rows]
     bulk_insert(conn, "agg_results", COLUMNS, rows)

@@ -17,7 +17,7 @@ from metrics.attribution import ALL, CROSS
 from metrics.calendar import day_number, from_day_number, parse_days
 from metrics.factload import bulk_insert, rows_frame
 from metrics.facts import Facts, data_range, load_facts
-from metrics.materialise import changed_periods, compute_views, save_views
+from metrics.materialise import PAGE_VIEWS, changed_periods, compute_views, save_views
 from metrics.periods import GRAINS
 from metrics.trends import LOOKBACK, STORED, compute_daily
 from settings import Settings
@@ -129,14 +129,18 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
         if lo > hi:
             lo = hi = last
         since = changed_periods(lo)
-        start = min(lo - dt.timedelta(days=LOOKBACK), *since.values())
-        known = _known_first_activity(engine, start)
+        starts = [day for grains in since.values() for day in grains.values()]
+        start = min(lo - dt.timedelta(days=LOOKBACK), *starts)
+        known = _known_first_activity(engine, lo)
     else:
         lo, hi, known = first, last, None
-        since = {grain: first for grain in GRAINS}
+        since = {name: {grain: first for grain in GRAINS} for name, _, _ in PAGE_VIEWS}
         start = first - dt.timedelta(days=LOOKBACK)
-    # one load for both: days from `start` (rolling windows, changed periods) to the last
-    facts = load_facts(engine, settings, start, last, with_messages=True, first_activity=known)
+    # One load for both: days from `start` (rolling windows, changed periods) to the last.
+    # Only days from `lo` changed: of earlier ones, what the rolling windows and the funnel
+    # read (engaging activity) is enough, and their first activity days are cached.
+    facts = load_facts(engine, settings, start, last, with_messages=True, first_activity=known,
+                       complete_from=lo if incremental else None)
     dimensions = materialised_dimensions(facts.attributes())
     if incremental and state is not None and state.dimensions != ",".join(dimensions):
         return _run(engine, settings, Plan(True, queue_id=plan.queue_id, reason="new attribute"))
@@ -153,7 +157,7 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
         for dim, frame in frames.items():
             _insert(conn, dim, frame)
         save_views(conn, views, since if incremental else None)
-        _save_first_activity(conn, facts, start if incremental else None)
+        _save_first_activity(conn, facts, lo if incremental else None)
         _save_state(conn, settings, dimensions, (first, last), plan)
     return (hi - lo).days + 1
 
