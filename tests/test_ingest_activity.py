@@ -1,0 +1,78 @@
+"""Message-derived daily activity: local days, what counts, and the query SQLite plans."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from ingest.activity import SOURCE, message_query, rebuild_message_activity
+from store.engine import write_transaction
+from store.models import DailyActivity, Message, Person
+from store.upsert import upsert
+from tests.conftest import BACKENDS
+
+ANA, BOB = "a" * 64, "b" * 64
+
+
+def _message(mid: str, thread: str, person: str, at: dt.datetime, **extra: str) -> dict:
+    return {
+        "platform": "yammer", "message_id": mid, "thread_id": thread, "replied_to_id": None,
+        "group_id": "g1", "sender_account_id": "1001", "person_key": person,
+        "sender_type": "user", "message_type": "update", "is_thread_starter": mid == thread,
+        "created_at": at, **extra,
+    }
+
+
+def _facts(engine) -> dict[tuple[str, dt.date], tuple[int, int]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(
+            DailyActivity.person_key, DailyActivity.day, DailyActivity.posts,
+            DailyActivity.replies,
+        ).where(DailyActivity.source == SOURCE)).all()
+    return {(k, d): (p, r) for k, d, p, r in rows}
+
+
+@BACKENDS
+def test_rebuild_counts_local_days_across_a_clock_change(engine, settings):
+    settings.timezone = "Europe/Paris"  # summer time from 2026-03-29 02:00 (UTC+1 → UTC+2)
+    day = dt.date
+    with write_transaction(engine) as conn:
+        upsert(conn, Person.__table__, [{"person_key": k, "created_at": dt.datetime(2026, 1, 1)}
+                                        for k in (ANA, BOB)])
+        upsert(conn, Message.__table__, [
+            _message("1", "1", ANA, dt.datetime(2026, 3, 28, 22, 59)),  # local 23:59 on the 28th
+            _message("2", "1", ANA, dt.datetime(2026, 3, 28, 23, 0)),  # local 00:00 on the 29th
+            _message("3", "3", ANA, dt.datetime(2026, 3, 29, 21, 59)),  # local 23:59 on the 29th
+            _message("4", "3", BOB, dt.datetime(2026, 3, 29, 22, 0)),  # local 00:00 on the 30th
+            _message("5", "5", BOB, dt.datetime(2026, 3, 29, 12), message_type="system"),
+            _message("6", "6", BOB, dt.datetime(2026, 3, 29, 12), sender_type="bot"),
+            _message("7", "3", BOB, dt.datetime(2026, 3, 29, 12),
+                     deleted_at=dt.datetime(2026, 3, 30)),  # deleted: still counts
+            _message("8", "8", BOB, dt.datetime(2026, 3, 31, 12)),  # outside the days asked for
+        ])
+        upsert(conn, DailyActivity.__table__, [  # stale facts: replaced on the days asked for
+            {"source": SOURCE, "person_key": BOB, "day": day(2026, 3, 29), "posts": 9},
+            {"source": SOURCE, "person_key": BOB, "day": day(2026, 3, 31), "posts": 9},
+        ])
+        written = rebuild_message_activity(
+            conn, settings.zone, days=[day(2026, 3, 30), day(2026, 3, 28), day(2026, 3, 29)]
+        )
+    assert written == 4
+    assert _facts(engine) == {
+        (ANA, day(2026, 3, 28)): (1, 0),
+        (ANA, day(2026, 3, 29)): (1, 1),
+        (BOB, day(2026, 3, 29)): (0, 1),
+        (BOB, day(2026, 3, 30)): (0, 1),
+        (BOB, day(2026, 3, 31)): (9, 0),
+    }
+
+
+def test_sqlite_reads_a_span_through_the_created_at_index(engine):
+    compiled = message_query("yammer", [dt.date(2026, 3, 1)]).compile(engine)
+    params = tuple(str(compiled.params[name]) for name in compiled.positiontup or ())
+    with engine.connect() as conn:  # bound parameters, as the ingester runs it
+        plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params).all()
+    assert [row[3] for row in plan] == [
+        "SEARCH messages USING INDEX ix_messages_created_at (created_at>? AND created_at<?)"
+    ]
