@@ -36,9 +36,6 @@ from store.models import (
 KINDS = ("posts", "replies", "reactions", "reads")
 ENGAGING = ("posts", "replies", "reactions")
 T = TypeVar("T")
-ATTRIBUTES_SQL = (
-    "SELECT person_key, attribute, CAST(valid_from AS VARCHAR(10)), value FROM person_attributes"
-)
 
 
 @dataclass
@@ -202,31 +199,32 @@ def _empty_activity() -> pd.DataFrame:
 
 
 def _load_accounts(conn: Connection, index: pd.Index, zone: ZoneInfo) -> pd.DataFrame:
-    rows = conn.execute(
-        select(
-            Account.platform,
-            Account.person_key,
-            Account.has_user_record,
-            Account.joined_at,
-            Account.suspended_at,
-            Account.deleted_at,
-            Account.department,
-            Account.updated_at,
-        )
-    ).all()
-    frame = rows_frame(
-        rows,
-        ["platform", "person_key", "has_user_record", "joined_at", "suspended_at",
-         "deleted_at", "department", "updated_at"],
-    )
+    """Accounts with their person's pid and local joined/suspended/deleted day numbers."""
+    result = conn.execute(_ACCOUNTS)
+    frame = rows_frame(result.cursor.fetchall(), ACCOUNT_COLUMNS)  # driver tuples: text times
     frame["pid"] = index.get_indexer(frame["person_key"])
     frame = frame[frame["pid"] >= 0].copy()
     frame["has_user_record"] = frame["has_user_record"].astype(bool)
     for column, name in (("joined_at", "joined"), ("suspended_at", "suspended"),
                          ("deleted_at", "deleted")):
-        frame[name] = local_day_numbers(frame[column].astype("object"), zone)
+        frame[name] = local_day_numbers(frame[column], zone)
+    frame["updated_at"] = pd.to_datetime(frame["updated_at"], format="ISO8601")
     frame["department"] = clean_values(frame["department"])
     return frame
+
+
+ACCOUNT_COLUMNS = ["platform", "person_key", "has_user_record", "joined_at", "suspended_at",
+                   "deleted_at", "department", "updated_at"]
+_ACCOUNTS = select(
+    Account.platform,
+    Account.person_key,
+    Account.has_user_record,
+    cast(Account.joined_at, String),  # text: parsed per column by pandas, not per row
+    cast(Account.suspended_at, String),
+    cast(Account.deleted_at, String),
+    Account.department,
+    cast(Account.updated_at, String),
+)
 
 
 def _first_activity(
@@ -273,14 +271,15 @@ def _load_attribution(
         select(RosterSnapshot.as_of).order_by(RosterSnapshot.as_of)
     )]
     snapshots = in_effect(np.array(as_of, dtype=np.int64), day_number(start), day_number(end))
-    frame = _attribute_rows(conn, index, snapshots)
+    names = _attribute_names(conn)
+    frame = _attribute_rows(conn, index, snapshots, names)
     profile = accounts[(accounts["platform"] == "yammer") & accounts["department"].notna()]
     profile = profile.sort_values(
         ["has_user_record", "updated_at"], ascending=[False, False], kind="mergesort"
     ).drop_duplicates("pid")
     department = np.full(len(index), None, dtype=object)
     department[profile["pid"].to_numpy()] = profile["department"].to_numpy()
-    return Attribution(len(index), snapshots, frame, department, _attribute_names(conn))
+    return Attribution(len(index), snapshots, frame, department, names)
 
 
 def in_effect(as_of: np.ndarray, first: int, last: int) -> np.ndarray:
@@ -307,20 +306,29 @@ def _attribute_names(conn: Connection) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _attribute_rows(conn: Connection, index: pd.Index, snapshots: np.ndarray) -> pd.DataFrame:
-    """Every roster attribute row as pid, attribute, snap, value (cleaned).
+def _attribute_rows(
+    conn: Connection, index: pd.Index, snapshots: np.ndarray, attributes: tuple[str, ...]
+) -> pd.DataFrame:
+    """The roster attribute rows of `snapshots` as pid, attribute, snap, value (cleaned).
 
     Read through the driver in chunks, each turned into codes at once: a year of monthly
     snapshots of 100,000 people is millions of rows, and a string per cell would cost GBs.
     """
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    cursor = raw.cursor()
-    where = "" if len(snapshots) == 0 else (  # day numbers → ISO dates: literals, not input
-        f" WHERE valid_from >= '{from_day_number(snapshots[0])}'"
-        f" AND valid_from <= '{from_day_number(snapshots[-1])}'"
+    query = select(
+        PersonAttribute.person_key,
+        PersonAttribute.attribute,
+        cast(PersonAttribute.valid_from, String),
+        PersonAttribute.value,
     )
-    cursor.execute(ATTRIBUTES_SQL + where)
+    if len(snapshots):  # by the (attribute, valid_from) index: the snapshots' rows, no others
+        query = query.where(
+            PersonAttribute.attribute.in_(attributes),
+            PersonAttribute.valid_from.between(
+                from_day_number(snapshots[0]), from_day_number(snapshots[-1])
+            ),
+        )
+    result = conn.execute(query)
+    cursor = result.cursor
     names: dict[Any, int] = {}
     values: dict[Any, int] = {}
     parts: list[tuple[np.ndarray, ...]] = []
@@ -334,7 +342,7 @@ def _attribute_rows(conn: Connection, index: pd.Index, snapshots: np.ndarray) ->
             np.searchsorted(snapshots, parse_days(part["valid_from"]))[keep],
             _global_codes(clean_values(part["value"]), values)[keep],
         ))
-    cursor.close()
+    result.close()
     pid, name, snap, value = (
         np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
         for i in range(4)

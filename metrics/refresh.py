@@ -272,7 +272,7 @@ def _known_first_activity(engine: Engine, lo: dt.date) -> pd.DataFrame:
         rows = conn.execute(
             select(AggFirstActivity.person_key, cast(AggFirstActivity.first_day, String))
             .where(AggFirstActivity.first_day < lo)
-        ).all()
+        ).cursor.fetchall()  # the driver's tuples: no row objects for every person
     cache = rows_frame(rows, ["person_key", "first"])
     cache["first"] = parse_days(cache["first"])
     return cache
