@@ -245,6 +245,8 @@ def _batches(path: Path, name: str, writer: Writer) -> Iterator[Batch]:
         text = decode_stream(raw)
         header, _ = read_rows(text, name, REQUIRED)
         cols = Columns.of(header)
+        if writer.identity.pseudonymise:  # display names are never stored: not read either
+            cols = cols._replace(name=None)
         columns = _regular_frame(text, cols)
     if columns is not None:
         yield from _frame_batches(columns, cols, writer)
@@ -377,12 +379,10 @@ class DayLoad:
         row_keys = [key for key, _ in hits]
         self.writer.save_people(self._people(batch, hits))
         self.writer.upsert(_table(Account), self._accounts(row_keys), update=())
-        facts = dict(zip(
-            [row_keys[i] for i in batch.active],
-            zip(batch.posted, batch.liked, batch.read, strict=True),
-            strict=True,
-        ))
-        _write_facts(self.writer, self.day, facts, self.sent)
+        # key → its last active row in the batch: a later row of the same person wins
+        last = dict(zip([row_keys[i] for i in batch.active], range(len(batch.active)),
+                        strict=True))
+        _write_facts(self.writer, self.day, batch, last, self.sent)
 
     def committed(self) -> None:
         """The keys this day stored join those known (its transaction has committed)."""
@@ -423,17 +423,29 @@ class DayLoad:
 
 
 def _write_facts(
-    writer: Writer, day: dt.date, facts: dict[str, tuple[int, int, int]], sent: set[str]
+    writer: Writer, day: dt.date, batch: Batch, last: dict[str, int], sent: set[str]
 ) -> None:
     """INSERT facts of people new to this file (the day was cleared); upsert repeats."""
-    fresh = [(SOURCE, k, day, p, 0, liked, read)
-             for k, (p, liked, read) in sorted(facts.items()) if k not in sent]
-    again = [(SOURCE, k, day, p, 0, liked, read)
-             for k, (p, liked, read) in facts.items() if k in sent]
-    writer.insert(_table(DailyActivity), FACT_COLUMNS, fresh)  # key order: B-tree pages once
+    fresh = sorted(k for k in last if k not in sent)  # key order: B-tree pages once
+    again = [k for k in last if k in sent]
+    writer.insert_columns(_table(DailyActivity), _fact_columns(day, fresh, batch, last))
     if again:
-        writer.upsert(_table(DailyActivity), again, columns=FACT_COLUMNS)
-    sent.update(facts)
+        columns = _fact_columns(day, again, batch, last)
+        rows = list(zip(*(columns[c] for c in FACT_COLUMNS), strict=True))
+        writer.upsert(_table(DailyActivity), rows, columns=FACT_COLUMNS)
+    sent.update(last)
+
+
+def _fact_columns(
+    day: dt.date, keys: list[str], batch: Batch, last: dict[str, int]
+) -> dict[str, list[Any]]:
+    at = [last[k] for k in keys]
+    n = len(keys)
+    return {
+        "source": [SOURCE] * n, "person_key": keys, "day": [day] * n,
+        "posts": [batch.posted[i] for i in at], "replies": [0] * n,
+        "reactions": [batch.liked[i] for i in at], "reads": [batch.read[i] for i in at],
+    }
 
 
 def _key(writer: Writer, upn: str) -> tuple[str, bool]:

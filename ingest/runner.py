@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -17,7 +17,7 @@ from store.engine import write_transaction
 from store.identity import Identity
 from store.locks import hold_lock, renew
 from store.models import Erasure, IngestRun, IngestState, Person, RefreshQueue
-from store.upsert import insert_rows, upsert
+from store.upsert import insert_columns, insert_rows, upsert
 
 MAX_WARNINGS = 50
 PEOPLE = cast(Table, Person.__table__)
@@ -145,6 +145,14 @@ class Writer:
         if self.erased:
             rows = self._forget(rows, columns)
         written = insert_rows(self.conn, table, columns, rows)
+        self.result.rows_written += written
+        return written
+
+    def insert_columns(self, table: Table, columns: Mapping[str, Sequence[Any]]) -> int:
+        """`insert` for rows given column by column."""
+        if self.erased:
+            return self.insert(table, list(columns), list(zip(*columns.values(), strict=True)))
+        written = insert_columns(self.conn, table, columns)
         self.result.rows_written += written
         return written
 

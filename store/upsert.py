@@ -9,7 +9,7 @@ stored values are exactly those the Core path would store.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +78,18 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
     return _plan(conn.dialect, table, tuple(columns), None, ()).send(conn, rows)
 
 
+def insert_columns(conn: Connection, table: Table, columns: Mapping[str, Sequence[Any]]) -> int:
+    """`insert_rows` for rows given column by column (equal lengths): no tuple per row to build."""
+    names = tuple(columns)
+    cells = [list(values) for values in columns.values()]
+    n = len(cells[0]) if cells else 0
+    if not n:
+        return 0
+    if any(len(values) != n for values in cells):
+        raise ValueError(f"{table.name}: columns of different lengths")
+    return _plan(conn.dialect, table, names, None, ()).send_columns(conn, cells, n)
+
+
 @dataclass(frozen=True)
 class _Plan:
     """A compiled statement and how to turn caller tuples into driver parameters."""
@@ -90,22 +102,36 @@ class _Plan:
 
     def send(self, conn: Connection, rows: Sequence[Row]) -> int:
         """Execute for every row through the DBAPI cursor of `conn` (its open transaction)."""
+        chunks = (rows[start:start + CHUNK] for start in range(0, len(rows), CHUNK))
+        self._execute(conn, (self._params(chunk) for chunk in chunks))
+        return len(rows)
+
+    def send_columns(self, conn: Connection, cells: list[list[Any]], n: int) -> int:
+        """`send` for rows given as `n` values per caller column."""
+        chunks = ([c[start:start + CHUNK] for c in cells] for start in range(0, n, CHUNK))
+        self._execute(conn, (self._arranged(chunk) for chunk in chunks))
+        return n
+
+    def _execute(self, conn: Connection, batches: Iterable[list[Any]]) -> None:
         driver_error = conn.dialect.loaded_dbapi.Error
         cursor = conn.connection.cursor()
         try:
-            for start in range(0, len(rows), CHUNK):
-                cursor.executemany(self.sql, self._params(rows[start:start + CHUNK]))
+            for params in batches:
+                cursor.executemany(self.sql, params)
         except driver_error as exc:  # raised as SQLAlchemy raises it on the Core path
             raise DBAPIError.instance(
                 self.sql, None, exc, driver_error, dialect=conn.dialect, ismulti=True
             ) from exc
         finally:
             cursor.close()
-        return len(rows)
 
     def _params(self, rows: Sequence[Row]) -> list[Any]:
-        cells: list[Any] = [list(c) for c in zip(*rows, strict=True)] if rows else []
-        cells += [[value] * len(rows) for value in self.defaults]
+        return self._arranged([list(c) for c in zip(*rows, strict=True)] if rows else [])
+
+    def _arranged(self, cells: list[list[Any]]) -> list[Any]:
+        """Driver parameters from the caller's columns: defaults added, values converted."""
+        n = len(cells[0]) if cells else 0
+        cells = cells + [[value] * n for value in self.defaults]
         for at, process in self.processors:
             cells[at] = _processed(process, cells[at])
         ordered = [cells[i] for i in self.order]

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from store.engine import write_transaction
 from store.models import Account, DailyActivity, Group, Message, Person
-from store.upsert import dedupe_tuples, insert_rows, upsert
+from store.upsert import dedupe_tuples, insert_columns, insert_rows, upsert
 from tests.conftest import BACKENDS
 
 NOW = dt.datetime(2026, 3, 1, 9, 30, 0)
@@ -126,3 +126,24 @@ def test_dedupe_tuples_keeps_last_in_first_seen_order():
     rows = [(1, "x", "a"), (2, "x", "b"), (1, "x", "c"), (1, "y", "d")]
     assert dedupe_tuples(rows, [0]) == [(1, "y", "d"), (2, "x", "b")]
     assert dedupe_tuples(rows, [0, 1]) == [(1, "x", "c"), (2, "x", "b"), (1, "y", "d")]
+
+
+@BACKENDS
+def test_insert_columns_stores_what_insert_rows_stores(engine):
+    people = [{"person_key": k, "created_at": dt.datetime(2026, 1, 1)} for k in ("a", "b")]
+    with write_transaction(engine) as conn:
+        upsert(conn, Person.__table__, people)
+        written = insert_columns(conn, DailyActivity.__table__, {
+            "source": ["g", "g"], "person_key": ["a", "b"], "day": [DAY, DAY],
+            "posts": [5, 0], "replies": [0, 1], "reactions": [0, 2], "reads": [7, 3],
+        })
+        assert insert_columns(conn, DailyActivity.__table__, {"source": [], "person_key": []}) == 0
+        with pytest.raises(ValueError, match="different lengths"):
+            insert_columns(conn, DailyActivity.__table__, {"source": ["g"], "person_key": []})
+    assert written == 2
+    with engine.connect() as conn:
+        rows = conn.execute(select(
+            DailyActivity.person_key, DailyActivity.day, DailyActivity.posts,
+            DailyActivity.replies, DailyActivity.reactions, DailyActivity.reads,
+        ).order_by(DailyActivity.person_key)).all()
+    assert rows == [("a", DAY, 5, 0, 0, 7), ("b", DAY, 0, 1, 2, 3)]
