@@ -159,8 +159,10 @@ def cmd_refresh(settings: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(settings: Any, args: argparse.Namespace) -> int:
-    from metrics.cli import run_metric_command
+    from metrics.cli import print_catalogue, run_metric_command
 
+    if args.metric == "list":  # the declarations: no store needed
+        return print_catalogue(args.format, sys.stdout)
     return run_metric_command(_engine(settings), settings, args, sys.stdout)
 
 

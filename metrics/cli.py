@@ -40,8 +40,7 @@ def run_metric_command(engine: Engine, settings: Settings, args: argparse.Namesp
     name = args.metric
     fmt = getattr(args, "format", "table") or "table"
     if name == "list":
-        _write(_catalogue(), fmt, out)
-        return 0
+        return print_catalogue(fmt, out)
     metric = catalog.get(name)
     grain = getattr(args, "grain", None) or metric.grains[0]
     if grain not in metric.grains:
@@ -65,6 +64,12 @@ def run_metric_command(engine: Engine, settings: Settings, args: argparse.Namesp
     if frame.empty:
         _explain(engine, settings, name, start, end)
     _write(frame, fmt, out)
+    return 0
+
+
+def print_catalogue(fmt: str, out: TextIO) -> int:
+    """Print every declared metric (name, label, definition, dimensions); needs no store."""
+    _write(_catalogue(), fmt, out)
     return 0
 
 

@@ -128,6 +128,16 @@ def test_metrics_list_names_every_metric_with_its_definition(config, capsys):
     assert "divided by members" in listed["engagement"]["definition"]
 
 
+def test_metrics_list_needs_no_store(tmp_path, capsys):
+    config = write_config(tmp_path, f"sqlite:///{tmp_path / 'never-initialised.db'}", k=5)
+    status, out, err = run(capsys, "--config", config, "metrics", "list", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert status == 0 and err == ""
+    assert "engagement" in {row["name"] for row in rows}
+    status, _, err = run(capsys, "--config", config, "metrics", "engagement")
+    assert status == 2 and "not initialised" in err  # a metric itself still needs the store
+
+
 @BACKENDS
 def test_every_catalogued_metric_prints_and_withholds_small_groups(config, capsys):
     from metrics import catalog
