@@ -130,6 +130,46 @@ def test_an_incremental_refresh_stores_what_a_full_one_does(
 
 
 @BACKENDS
+@pytest.mark.parametrize("day", [dt.date(2026, 3, 1), dt.date(2026, 3, 17)])
+def test_one_changed_day_refreshes_as_a_full_rebuild_would(
+    demo_store: tuple[Engine, Settings], day: dt.date,
+) -> None:
+    """Rows that only read, a person's first activity moving earlier, rows removed: a day in
+    the middle of the data, refreshed alone, stores what a full rebuild stores."""
+    from store.engine import write_transaction
+    from store.models import DailyActivity, Person, RefreshQueue
+
+    engine, settings = demo_store
+    facts = DailyActivity.__table__
+    with write_transaction(engine) as conn:
+        that_day = conn.execute(select(facts).where(facts.c.day == day)).all()
+        firsts = conn.execute(
+            select(facts.c.person_key, func.min(facts.c.day)).group_by(facts.c.person_key)
+        ).all()
+        seen = {key for key, _ in firsts}
+        never = sorted(set(conn.scalars(select(Person.person_key))) - seen)
+        later = sorted(key for key, first in firsts if str(first)[:10] > day.isoformat()) + never
+        assert len(that_day) > 10 and len(later) >= 2
+        removed = [r.person_key for r in that_day[:5]]
+        conn.execute(facts.delete().where(  # Graph rows: a full refresh re-derives message ones
+            facts.c.day == day, facts.c.person_key.in_(removed),
+            facts.c.source == "graph_yammer_activity",
+        ))
+        conn.execute(facts.insert(), [  # one newcomer engages, one only reads, on the day
+            {"source": "test", "day": day, "person_key": later[0], "posts": 0, "replies": 0,
+             "reactions": 2, "reads": 1},
+            {"source": "test", "day": day, "person_key": later[1], "posts": 0, "replies": 0,
+             "reactions": 0, "reads": 3},
+        ])
+        conn.execute(RefreshQueue.__table__.insert().values(
+            source="test", day_from=day, day_to=day, queued_at=dt.datetime(2026, 4, 1)))
+    assert refresh(engine, settings).startswith("incremental refresh")
+    incremental = _dump(engine)
+    refresh(engine, settings, full=True)
+    assert _dump(engine) == incremental
+
+
+@BACKENDS
 def test_a_partial_load_brings_the_earlier_starters_of_its_replies(
     demo_store: tuple[Engine, Settings],
 ) -> None:
