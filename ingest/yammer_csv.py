@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import compress
 from typing import Any, NamedTuple
 
 from errors import SkippableRecord
@@ -122,6 +123,100 @@ def parse_message(row: list[str], c: MessageColumns) -> tuple[dict[str, Any], st
         "deleted_at": parse_utc(row[c.deleted_at]),
     }
     return message, row[c.sender_email].strip(), row[c.sender_name].strip()
+
+
+class MessageBatch(NamedTuple):
+    """Parsed Messages.csv rows column by column (person keys still to resolve)."""
+
+    message_id: list[str]
+    thread_id: list[str]
+    replied_to_id: list[str | None]
+    group_id: list[str | None]
+    sender_account_id: list[str | None]
+    sender_type: list[str | None]
+    message_type: list[str | None]
+    is_thread_starter: list[bool]
+    in_private_group: list[bool | None]
+    in_private_conversation: list[bool | None]
+    created_at: list[dt.datetime]
+    deleted_at: list[dt.datetime | None]
+    sender_email: list[str]
+    sender_name: list[str]
+
+
+def parse_messages(
+    cells: Mapping[str, Sequence[str]],
+) -> tuple[MessageBatch, list[tuple[int, str]]]:
+    """`parse_message` over columns (field → cells); skipped rows as (index, reason).
+
+    A row any column rejects is parsed again by `parse_message` for its exact reason.
+    """
+    n = len(cells["id"])
+    if not n:
+        return MessageBatch._make([] for _ in MessageBatch._fields), []
+    mid = [v.strip() for v in cells["id"]]
+    tid = [v.strip() for v in cells["thread_id"]]
+    created = list(map(_utc_or_bad, cells["created_at"]))
+    deleted = list(map(_utc_or_bad, cells["deleted_at"]))
+    bad = sorted(
+        {i for i, v in enumerate(mid) if not 0 < len(v) <= MAX_ID}
+        | {i for i, v in enumerate(tid) if not 0 < len(v) <= MAX_ID}
+        | {i for i, v in enumerate(created) if v is None or v is _BAD}
+        | {i for i, v in enumerate(deleted) if v is _BAD}
+    )
+    batch = MessageBatch(
+        message_id=mid,
+        thread_id=tid,
+        replied_to_id=_blank_none(cells["replied_to_id"]),
+        group_id=_blank_none(cells["group_id"]),
+        sender_account_id=_blank_none(cells["sender_id"]),
+        sender_type=_label(cells["sender_type"]),
+        message_type=_label(cells["message_type"]),
+        is_thread_starter=[t == m for t, m in zip(tid, mid, strict=True)],
+        in_private_group=[_BOOLS.get(v.strip().lower()) for v in cells["in_private_group"]],
+        in_private_conversation=[
+            _BOOLS.get(v.strip().lower()) for v in cells["in_private_conversation"]
+        ],
+        created_at=created,  # type: ignore[arg-type]  # _BAD rows are dropped below
+        deleted_at=deleted,  # type: ignore[arg-type]
+        sender_email=[v.strip() for v in cells["sender_email"]],
+        sender_name=[v.strip() for v in cells["sender_name"]],
+    )
+    if not bad:
+        return batch, []
+    skipped = [(i, _reason([cells[f][i] for f in MessageColumns._fields])) for i in bad]
+    keep = [True] * n
+    for i in bad:
+        keep[i] = False
+    return MessageBatch._make(list(compress(column, keep)) for column in batch), skipped
+
+
+_BAD = object()  # an unparseable timestamp
+_IN_ORDER = MessageColumns(*range(len(MessageColumns._fields)))
+_BOOLS: dict[str, bool] = {**dict.fromkeys(TRUE, True), **dict.fromkeys(FALSE, False)}
+
+
+def _utc_or_bad(text: str) -> dt.datetime | None | object:
+    try:
+        return parse_utc(text)
+    except SkippableRecord:
+        return _BAD
+
+
+def _blank_none(cells: Sequence[str]) -> list[str | None]:
+    return [v.strip() or None for v in cells]
+
+
+def _label(cells: Sequence[str]) -> list[str | None]:
+    return [v.strip().lower()[:32] or None for v in cells]
+
+
+def _reason(row: list[str]) -> str:
+    try:
+        parse_message(row, _IN_ORDER)
+    except SkippableRecord as exc:
+        return str(exc)
+    raise AssertionError(f"parse_messages rejected a row parse_message accepts: {row[0]!r}")
 
 
 def is_user_message(message: dict[str, Any]) -> bool:

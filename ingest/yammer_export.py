@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import operator
-from collections.abc import Callable, Iterator, Sequence
+import io
+import itertools
+from collections.abc import Callable, Generator, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, TypeVar, cast
@@ -22,7 +23,7 @@ from ingest.export_zip import read_export
 from ingest.runner import Window, Writer
 from settings import Settings
 from store.models import Account, DailyActivity, Group, Message, Person
-from store.upsert import dedupe
+from store.upsert import dedupe_tuples
 
 CHUNK = 20_000
 LOOKUP = 5_000
@@ -36,7 +37,9 @@ ACCOUNTS = cast(Table, Account.__table__)
 GROUPS = cast(Table, Group.__table__)
 MESSAGES = cast(Table, Message.__table__)
 MESSAGE_COLUMNS = tuple(c.name for c in MESSAGES.columns)
-_as_tuple = operator.itemgetter(*MESSAGE_COLUMNS)
+PLATFORM_AT, ID_AT, KEY_AT = (
+    MESSAGE_COLUMNS.index(c) for c in ("platform", "message_id", "person_key")
+)
 
 
 class YammerExportSource:
@@ -157,10 +160,14 @@ class ExportLoad:
 
     def save_messages(self, name: str, raw: IO[bytes]) -> None:
         """Messages.csv → messages (upserted on id, so re-delivered messages never count twice)."""
-        header, rows = self._rows(name, raw, ycsv.MESSAGES_REQUIRED)
-        parse = partial(ycsv.parse_message, c=ycsv.MessageColumns.of(header))
-        for chunk in self._chunks(name, rows, parse):
-            self._save_message_chunk(chunk)
+        done = 0
+        for cells in message_columns(name, raw):
+            batch, skipped = ycsv.parse_messages(cells)
+            for at, reason in skipped:
+                self.writer.skip(f"{name} record {done + at + 1}: {reason}")
+            done += len(cells["id"])
+            self.writer.read(len(cells["id"]))
+            self._save_message_batch(batch)
 
     def finish(self) -> None:
         """Rebuild message-derived daily activity of the days seen, and queue them for refresh."""
@@ -197,46 +204,52 @@ class ExportLoad:
         if chunk:
             yield chunk
 
-    def _save_message_chunk(self, parsed: list[tuple[dict[str, Any], str, str]]) -> None:
+    def _save_message_batch(self, batch: ycsv.MessageBatch) -> None:
+        users = [t is None or t == "user" for t in batch.sender_type]  # is_user_message
         senders: dict[str, tuple[str, str]] = {}
-        for message, email, sender_name in parsed:
-            sid = message["sender_account_id"]
-            if sid and sid not in self.sender_keys and ycsv.is_user_message(message):
+        known = self.sender_keys
+        for sid, user, email, sender_name in zip(
+            batch.sender_account_id, users, batch.sender_email, batch.sender_name, strict=True
+        ):
+            if sid and user and sid not in known:
                 senders.setdefault(sid, (email, sender_name))
         if senders:
             self._resolve_senders(senders)
+        keys: list[str | None] = []
         unlinked: list[dict[str, Any]] = []
-        rows = []
-        for message, email, sender_name in parsed:
-            if ycsv.is_user_message(message):
-                sid = message["sender_account_id"]
-                if sid:
-                    message["person_key"] = self.sender_keys[sid]
-                elif email:
-                    person = self._person(self.identity.person_key(email), email, sender_name)
-                    message["person_key"] = person["person_key"]
-                    unlinked.append(person)
-            rows.append(message)
+        for sid, user, email, sender_name in zip(
+            batch.sender_account_id, users, batch.sender_email, batch.sender_name, strict=True
+        ):
+            if user and sid:
+                keys.append(known[sid])
+            elif user and email:
+                person = self._person(self.identity.person_key(email), email, sender_name)
+                keys.append(person["person_key"])
+                unlinked.append(person)
+            else:
+                keys.append(None)
         self.writer.save_people(unlinked)
-        self._save_messages(rows)
-        self._note_days([m["created_at"] for m in rows])
+        columns = {**batch._asdict(), "platform": [ycsv.PLATFORM] * len(keys), "person_key": keys}
+        self._save_messages(list(zip(*(columns[c] for c in MESSAGE_COLUMNS), strict=True)))
+        self._note_days(batch.created_at)
 
-    def _save_messages(self, rows: list[dict[str, Any]]) -> None:
+    def _save_messages(self, rows: list[tuple[Any, ...]]) -> None:
         """Plain INSERT for ids not stored yet (twice as fast on SQLite), upsert for the rest."""
         if self.writer.erased:
-            rows = [r for r in rows if r["person_key"] not in self.writer.erased]
-        rows = dedupe(rows, ("platform", "message_id"))
+            rows = [r for r in rows if r[KEY_AT] not in self.writer.erased]
+        rows = dedupe_tuples(rows, (PLATFORM_AT, ID_AT))  # type: ignore[assignment]
         stored: set[str] = set()
-        for part in _batches([r["message_id"] for r in rows], LOOKUP):
+        for part in _batches([r[ID_AT] for r in rows], LOOKUP):
             stored.update(self.conn.scalars(
                 select(Message.message_id).where(
                     Message.platform == ycsv.PLATFORM, Message.message_id.in_(part)
                 )
             ))
-        fresh = [_as_tuple(r) for r in rows if r["message_id"] not in stored]
+        fresh = [r for r in rows if r[ID_AT] not in stored]
         self.writer.insert(MESSAGES, MESSAGE_COLUMNS, fresh)
         if stored:
-            self.writer.upsert(MESSAGES, [r for r in rows if r["message_id"] in stored])
+            again = [r for r in rows if r[ID_AT] in stored]
+            self.writer.upsert(MESSAGES, again, columns=MESSAGE_COLUMNS)
 
     def _resolve_senders(self, senders: dict[str, tuple[str, str]]) -> None:
         """Sender id → person key: a stored Yammer account, else the email, else the id."""
@@ -359,6 +372,54 @@ class ExportLoad:
 
     def _local_day(self, utc: dt.datetime) -> dt.date:
         return utc.replace(tzinfo=dt.UTC).astimezone(self.zone).date()
+
+
+def message_columns(name: str, raw: IO[bytes]) -> Iterator[dict[str, list[str]]]:
+    """Messages.csv in chunks of CHUNK records, `MessageColumns` field → cells (blank if absent).
+
+    pandas' C reader parses while every record has an id; at the first chunk that has not
+    (a blank line, which `csv` would drop) or that pandas rejects (a record longer than the
+    first, a decoding error), `csv` reads the file again and goes on after the records done.
+    """
+    text = decode_stream(raw)
+    header, _ = read_rows(text, name, ycsv.MESSAGES_REQUIRED)
+    c = ycsv.MessageColumns.of(header)
+    done: int | None = 0
+    if raw.seekable():
+        done = yield from _pandas_chunks(text, c, len(header))
+    if done is None:
+        return
+    raw.seek(0)
+    header, rows = read_rows(decode_stream(raw), name, ycsv.MESSAGES_REQUIRED)
+    records = ycsv.padded(rows, len(header))
+    for _ in itertools.islice(records, done):
+        pass
+    while chunk := list(itertools.islice(records, CHUNK)):
+        yield {field: [row[at] for row in chunk] for field, at in c._asdict().items()}
+
+
+def _pandas_chunks(
+    text: io.TextIOBase, c: ycsv.MessageColumns, width: int
+) -> Generator[dict[str, list[str]], None, int | None]:
+    """Chunks parsed by pandas; returns None when all were, else the records done before."""
+    used = sorted({at for at in c if at < width})
+    done = 0
+    try:
+        reader = pd.read_csv(
+            text, header=None, usecols=used, dtype=object, engine="c", chunksize=CHUNK,
+            keep_default_na=False, na_filter=False, skip_blank_lines=False,
+        )
+        for frame in reader:
+            n = len(frame)
+            cells = {field: frame[at].tolist() if at < width else [""] * n
+                     for field, at in c._asdict().items()}
+            if not all(v.strip() for v in cells["id"]):
+                return done
+            yield cells
+            done += n
+    except (ValueError, OverflowError, UnicodeDecodeError):  # pandas' errors are ValueErrors
+        return done
+    return None
 
 
 def _spans(days: list[dt.date], width: int) -> Iterator[list[dt.date]]:

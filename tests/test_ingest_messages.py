@@ -1,0 +1,144 @@
+"""Messages.csv read by pandas' C reader or by `csv`: the same store, counts and warnings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+import ingest.yammer_export as yammer_export
+from ingest import yammer_csv
+from ingest.runner import run_source
+from ingest.yammer_export import YammerExportSource
+from store.engine import write_transaction
+from store.models import Message
+from tests.conftest import BACKENDS
+from tests.test_yammer_export import snapshot
+from tests.yammer_fixtures import MESSAGES_NEW, USERS, csv_bytes, message, user, write_zip
+
+ANA, BOB = "1111111111111111", "2000000000000002"
+IDS = [f"20003377495654{i:02d}" for i in range(10)]
+
+
+def _at(hour: int) -> dt.datetime:
+    return dt.datetime(2026, 3, 2, hour)
+
+
+def _messages_csv(*records: dict[str, str], encoding: str = "utf-8") -> bytes:
+    return csv_bytes(MESSAGES_NEW, records, encoding=encoding)
+
+
+REGULAR = [
+    message(IDS[0], IDS[0], ANA, _at(9), email="ana@example.com"),
+    message(IDS[1], IDS[0], BOB, _at(10), email="bob@example.com",
+            body='Line one, "quoted"\r\nline two,\nid,thread_id'),
+    message(IDS[2], IDS[2], ANA, _at(11)),
+    message(IDS[3], IDS[2], "", _at(12), email="carl@example.com"),  # no sender id: by email
+    message(IDS[4], IDS[4], BOB, _at(13), sender_type="bot"),
+]
+
+
+def _lines(data: bytes, at: int, *extra: bytes) -> bytes:
+    """`extra` lines inserted before record `at` (records are one line each here)."""
+    lines = data.split(b"\n")
+    return b"\n".join([*lines[:at + 1], *extra, *lines[at + 1:]])
+
+
+def _simple() -> bytes:  # one line per record: no line breaks in bodies
+    return _messages_csv(*[message(i, IDS[0], ANA, _at(9 + n)) for n, i in enumerate(IDS[:6])])
+
+
+CASES = {
+    "regular": _messages_csv(*REGULAR),
+    "regular, CRLF and BOM": b"\xef\xbb\xbf" + csv_bytes(MESSAGES_NEW, REGULAR, crlf=True),
+    "cp1252": _messages_csv(message(IDS[0], IDS[0], ANA, _at(9), sender_name="Zoë Ünal"),
+                            encoding="cp1252"),
+    "bad ids and timestamps": _messages_csv(
+        message(IDS[0], IDS[0], ANA, "2026-13-45 25:00"),
+        message(IDS[1], "", ANA, _at(10)),
+        message("9" * 65, IDS[0], ANA, _at(10)),
+        message(IDS[2], IDS[2], ANA, "null"),
+        message(IDS[3], IDS[3], ANA, _at(11), deleted_at="yesterday"),
+        message(IDS[4], IDS[4], ANA, _at(12)),
+    ),
+    "blank, whitespace and lone-quote lines": _lines(
+        _simple(), 2, b"", b"   ", b"\t", b'""', b",,,"
+    ),
+    "short and long records": _lines(
+        _simple(), 3, f"{IDS[7]},,,{IDS[7]}".encode(), (",".join([IDS[8]] * 40)).encode()
+    ),
+    "unterminated quote at the end": _simple() + f'{IDS[9]},"never closed\n'.encode(),
+    "duplicate ids": _messages_csv(
+        message(IDS[0], IDS[0], ANA, _at(9)), message(IDS[1], IDS[1], BOB, _at(9)),
+        message(IDS[0], IDS[0], ANA, _at(9), deleted_at="2026-03-05T00:00:00Z"),
+    ),
+}
+
+
+def _ingest(engine, settings, path: Path):
+    [result] = run_source(engine, settings, YammerExportSource(settings, file=path))
+    return (result.status, result.rows_read, result.rows_written, result.rows_skipped,
+            result.warnings)
+
+
+def _zip(tmp_path: Path, name: str, messages_csv: bytes) -> Path:
+    users = csv_bytes(USERS, [user(ANA, "ana@example.com"), user(BOB, "bob@example.com")])
+    return write_zip(tmp_path / name, {"Users.csv": users, "Messages.csv": messages_csv})
+
+
+def _csv_only(text, c, width):
+    return 0
+    yield  # a generator that parsed nothing: `csv` reads every record
+
+
+def _clear(engine) -> None:
+    with write_transaction(engine) as conn:
+        for table in ("daily_activity", "messages", "groups", "accounts", "people"):
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+
+
+@BACKENDS
+@pytest.mark.parametrize("chunk", [2, 20_000])
+@pytest.mark.parametrize("case", list(CASES))
+def test_pandas_and_csv_paths_store_the_same(engine, settings, tmp_path, monkeypatch, case, chunk):
+    monkeypatch.setattr(yammer_export, "CHUNK", chunk)
+    path = _zip(tmp_path, "m.zip", CASES[case])
+    fast = _ingest(engine, settings, path), snapshot(engine)
+    _clear(engine)
+    monkeypatch.setattr(yammer_export, "_pandas_chunks", _csv_only)
+    assert (_ingest(engine, settings, path), snapshot(engine)) == fast
+
+
+@BACKENDS
+def test_a_regular_file_is_read_by_pandas_alone(engine, settings, tmp_path, monkeypatch):
+    def no_csv(*args):
+        raise AssertionError("read by csv")
+
+    monkeypatch.setattr(yammer_csv, "padded", no_csv)
+    monkeypatch.setattr(yammer_export, "CHUNK", 2)
+    path = _zip(tmp_path, "m.zip", CASES["regular"])
+    # Users.csv (always read by csv) left out: senders become accounts of their own
+    monkeypatch.setattr(yammer_export.ExportLoad, "save_users", lambda self, name, raw: None)
+    assert _ingest(engine, settings, path)[:4] == ("success", 5, 5 + 2, 0)
+    with engine.connect() as conn:
+        stored = dict(conn.execute(select(Message.message_id, Message.thread_id)).all())
+    assert stored == {IDS[0]: IDS[0], IDS[1]: IDS[0], IDS[2]: IDS[2], IDS[3]: IDS[2],
+                      IDS[4]: IDS[4]}
+
+
+@BACKENDS
+def test_lines_csv_drops_or_counts_after_a_chunk_read_by_pandas(
+    engine, settings, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(yammer_export, "CHUNK", 2)  # records 1-2 by pandas, the rest by csv
+    path = _zip(tmp_path, "m.zip", CASES["blank, whitespace and lone-quote lines"])
+    status, read, _, skipped, warnings = _ingest(engine, settings, path)
+    # the blank line and the `""` line are no records; "   ", tab and ",,," are, without an id
+    assert (status, read, skipped) == ("success", 2 + 9, 3)  # 2 Users.csv records
+    assert [w for w in warnings if "record" in w] == [
+        f"skipped a record: m.zip/Messages.csv record {n}: no message id" for n in (3, 4, 5)
+    ]
+    with engine.connect() as conn:
+        assert sorted(conn.scalars(select(Message.message_id))) == IDS[:6]
