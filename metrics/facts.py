@@ -235,8 +235,11 @@ def _first_activity(
     known: pd.DataFrame | None,
 ) -> pd.DataFrame:
     """First local day with any activity per pid, all time (pid, first)."""
+    pids = activity["pid"].to_numpy(np.int64)
     days = _numbers(activity["day"].to_numpy())
-    loaded = pd.DataFrame({"pid": activity["pid"].to_numpy(np.int64), "first": days})
+    # sorted by (pid, day): each person's first row holds their first day
+    starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]]) if len(pids) else pids
+    loaded = pd.DataFrame({"pid": pids[starts], "first": days[starts]})
     if known is None:
         known = _earlier_first_activity(conn, start)
     other = pd.DataFrame(
