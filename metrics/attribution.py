@@ -130,7 +130,8 @@ class Attribution:
             fallback[has] = self.profile_department[has]
         rows = self.rows[(self.rows["attribute"] == attribute) & self.rows["value"].notna()]
         labels = np.array(
-            sorted(set(rows["value"]) | set(fallback) | {UNKNOWN}), dtype=object
+            sorted(set(rows["value"].unique()) | set(pd.unique(fallback)) | {UNKNOWN}),
+            dtype=object,
         )
         index = pd.Index(labels)
         matrix = np.tile(index.get_indexer(fallback).astype(np.int32), (self.n_snapshots, 1))
