@@ -8,18 +8,23 @@ stored values are exactly those the Core path would store.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Table
+from sqlalchemy import Connection, DateTime, Dialect, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
 CHUNK = 5000
 Row = Sequence[Any]
+_SAMPLE_TIMES = (
+    dt.datetime(2026, 3, 1, 9, 30, 5, 123), dt.datetime(1, 1, 1),
+    dt.datetime(9999, 12, 31, 23, 59, 59, 999999),
+)
 
 
 def dedupe(rows: Iterable[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
@@ -169,7 +174,12 @@ def _plan(
     order = tuple(names.index(n) for n in bind_names)
     processors = []
     for i, name in enumerate(names):
-        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        column_type = table.c[name].type
+        process: Callable[[Any], Any] | None = column_type.dialect_impl(
+            dialect
+        ).bind_processor(dialect)
+        if process is not None and isinstance(column_type, DateTime):
+            process = _iso_when_same(process)
         if process is not None:
             processors.append((i, process))
     escaped = getattr(compiled, "escaped_bind_names", {}) or {}
@@ -180,6 +190,28 @@ def _plan(
         processors=tuple(processors),
         defaults=tuple(c.default.arg for c in missing),  # type: ignore[union-attr]
     )
+
+
+def _iso_when_same(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`process`, or a faster equal one for naive datetimes when it writes them as `isoformat`.
+
+    SQLite's DATETIME processor fills a format string from seven attributes; the C method
+    gives the same text in a third of the time (a message has two timestamps).
+    """
+    try:
+        same = all(process(v) == v.isoformat(" ", "microseconds") for v in _SAMPLE_TIMES)
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        return process
+    isoformat = dt.datetime.isoformat
+
+    def fast(value: Any) -> Any:
+        if type(value) is dt.datetime and value.tzinfo is None:
+            return isoformat(value, " ", "microseconds")
+        return process(value)
+
+    return fast
 
 
 def _processed(process: Callable[[Any], Any], values: list[Any]) -> list[Any]:

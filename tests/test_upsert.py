@@ -147,3 +147,28 @@ def test_insert_columns_stores_what_insert_rows_stores(engine):
             DailyActivity.replies, DailyActivity.reactions, DailyActivity.reads,
         ).order_by(DailyActivity.person_key)).all()
     assert rows == [("a", DAY, 5, 0, 0, 7), ("b", DAY, 0, 1, 2, 3)]
+
+
+@BACKENDS
+def test_timestamps_are_stored_as_the_core_path_stores_them(engine):
+    import pandas as pd
+
+    values = [
+        dt.datetime(2026, 3, 1, 9, 30, 5), dt.datetime(2026, 3, 1, 9, 30, 5, 120),
+        dt.datetime(33, 1, 2, 3, 4, 5), pd.Timestamp("2026-03-01 09:30:05.25"),
+    ]
+    if engine.dialect.name == "sqlite":  # PostgreSQL's column is without time zone
+        values.append(dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.UTC))
+
+    def row(mid: str, when: dt.datetime) -> dict:
+        return {"platform": "yammer", "message_id": mid, "thread_id": mid,
+                "is_thread_starter": True, "created_at": when, "deleted_at": None}
+
+    with write_transaction(engine) as conn:
+        conn.execute(Message.__table__.insert(), [row(f"core{i}", v) for i, v in enumerate(values)])
+        upsert(conn, Message.__table__, [row(f"fast{i}", v) for i, v in enumerate(values)])
+        stored = dict(conn.exec_driver_sql("SELECT message_id, created_at FROM messages").all())
+    assert len(stored) == 2 * len(values)
+    assert [stored[f"fast{i}"] for i in range(len(values))] == [
+        stored[f"core{i}"] for i in range(len(values))
+    ]
