@@ -314,46 +314,37 @@ def _attribute_rows(
 ) -> pd.DataFrame:
     """The roster attribute rows of `snapshots` as pid, attribute, snap, value (cleaned).
 
-    Read through the driver in chunks, each turned into codes at once: a year of monthly
-    snapshots of 100,000 people is millions of rows, and a string per cell would cost GBs.
+    One query per attribute and snapshot, by the (attribute, valid_from) index, each turned
+    into codes at once: a year of monthly snapshots of 100,000 people is millions of rows,
+    and a string per cell would cost GBs.
     """
-    query = select(
-        PersonAttribute.person_key,
-        PersonAttribute.attribute,
-        cast(PersonAttribute.valid_from, String),
-        PersonAttribute.value,
-    )
-    if len(snapshots):  # by the (attribute, valid_from) index: the snapshots' rows, no others
-        query = query.where(
-            PersonAttribute.attribute.in_(attributes),
-            PersonAttribute.valid_from.between(
-                from_day_number(snapshots[0]), from_day_number(snapshots[-1])
-            ),
-        )
-    result = conn.execute(query)
-    cursor = result.cursor
-    names: dict[Any, int] = {}
     values: dict[Any, int] = {}
     parts: list[tuple[np.ndarray, ...]] = []
-    while rows := cursor.fetchmany(ATTRIBUTE_CHUNK):
-        part = rows_frame(rows, ["person_key", "attribute", "valid_from", "value"])
-        pid = index.get_indexer(part["person_key"]).astype(np.int64)
-        keep = pid >= 0
-        parts.append((
-            pid[keep],
-            _global_codes(part["attribute"], names)[keep],
-            np.searchsorted(snapshots, parse_days(part["valid_from"]))[keep],
-            _global_codes(clean_values(part["value"]), values)[keep],
-        ))
-    result.close()
-    pid, name, snap, value = (
+    for code, name in enumerate(attributes):
+        for snap, as_of in enumerate(snapshots):
+            rows = conn.execute(_ATTRIBUTE.where(
+                PersonAttribute.attribute == name,
+                PersonAttribute.valid_from == from_day_number(as_of),
+            )).cursor.fetchall()  # the driver's tuples: two cells a row, no row objects
+            if not rows:
+                continue
+            keys, cells = zip(*rows, strict=True)
+            pid = index.get_indexer(np.array(keys, dtype=object)).astype(np.int64)
+            keep = pid >= 0
+            value = _global_codes(clean_values(pd.Series(cells, dtype=object)), values)
+            n = int(keep.sum())
+            parts.append((pid[keep], np.full(n, code), np.full(n, snap), value[keep]))
+    pids, names, snaps, codes = (
         np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
         for i in range(4)
     )
-    name_labels = np.array([*names, None], dtype=object)
+    name_labels = np.array([*attributes, None], dtype=object)
     value_labels = np.array([*values, None], dtype=object)  # code -1 (missing) → None
-    return pd.DataFrame({"pid": pid, "attribute": name_labels[name], "snap": snap,
-                         "value": value_labels[value]})
+    return pd.DataFrame({"pid": pids, "attribute": name_labels[names], "snap": snaps,
+                         "value": value_labels[codes]})
+
+
+_ATTRIBUTE = select(PersonAttribute.person_key, PersonAttribute.value)
 
 
 def _global_codes(column: pd.Series, seen: dict[Any, int]) -> np.ndarray:
@@ -362,8 +353,6 @@ def _global_codes(column: pd.Series, seen: dict[Any, int]) -> np.ndarray:
     mapped = np.array([seen.setdefault(u, len(seen)) for u in uniques], dtype=np.int64)
     return np.where(codes >= 0, mapped[codes] if len(mapped) else -1, -1)
 
-
-ATTRIBUTE_CHUNK = 500_000
 
 
 def _load_messages(
