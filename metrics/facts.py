@@ -185,7 +185,7 @@ def load_activity(
         starts = np.flatnonzero(first)
         counts = np.maximum.reduceat(counts, starts, axis=0)
         key = key[starts]
-    frame = pd.DataFrame(counts.astype(np.int32, copy=False), columns=list(KINDS), copy=False)
+    frame = pd.DataFrame(counts.astype(np.int32), columns=list(KINDS), copy=False)
     frame.insert(0, "day", as_datetime64(key % width + base))
     frame.insert(0, "pid", (key // width).astype(np.int32))
     return frame

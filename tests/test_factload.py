@@ -1,0 +1,60 @@
+"""Person-day facts read as integers: capped counts, sources MAX-merged, engaging-only slices."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from metrics.facts import load_activity
+from store.engine import write_transaction
+from store.models import DailyActivity, Person
+from tests.conftest import BACKENDS
+
+DAY = dt.date(2026, 3, 2)
+
+
+def _store(engine: Engine) -> None:
+    now = dt.datetime(2026, 3, 1)
+    with write_transaction(engine) as conn:
+        conn.execute(Person.__table__.insert(), [
+            {"person_key": key, "matched": True, "created_at": now} for key in ("a", "b", "c")])
+        conn.execute(DailyActivity.__table__.insert(), [
+            # more than the cap, in two sources: the larger per kind, capped
+            {"source": "graph_yammer_activity", "day": DAY, "person_key": "a", "posts": 1,
+             "replies": 0, "reactions": 40_000, "reads": 100_000},
+            {"source": "yammer_export", "day": DAY, "person_key": "a", "posts": 3,
+             "replies": 2, "reactions": 0, "reads": 0},
+            # a reader only, the day before
+            {"source": "graph_yammer_activity", "day": DAY - dt.timedelta(days=1),
+             "person_key": "b", "posts": 0, "replies": 0, "reactions": 0, "reads": 5},
+            {"source": "graph_yammer_activity", "day": DAY - dt.timedelta(days=1),
+             "person_key": "c", "posts": 0, "replies": 0, "reactions": 1, "reads": 0},
+        ])
+
+
+@BACKENDS
+def test_counts_are_capped_and_merged_over_sources(engine: Engine) -> None:
+    _store(engine)
+    index = pd.Index(["a", "b", "c"])
+    with engine.connect() as conn:
+        frame = load_activity(conn, index, DAY - dt.timedelta(days=1), DAY)
+    rows = {(int(r.pid), r.day.date()): (r.posts, r.replies, r.reactions, r.reads)
+            for r in frame.itertuples()}
+    assert rows == {
+        (0, DAY): (3, 2, 32_767, 32_767),
+        (1, DAY - dt.timedelta(days=1)): (0, 0, 0, 5),
+        (2, DAY - dt.timedelta(days=1)): (0, 0, 1, 0),
+    }
+    assert frame["reads"].dtype == np.int32
+
+
+@BACKENDS
+def test_before_the_complete_day_only_engaging_rows_are_read(engine: Engine) -> None:
+    _store(engine)
+    index = pd.Index(["a", "b", "c"])
+    with engine.connect() as conn:
+        frame = load_activity(conn, index, DAY - dt.timedelta(days=1), DAY, complete_from=DAY)
+    assert sorted(frame["pid"].tolist()) == [0, 2]  # b only read, before DAY
