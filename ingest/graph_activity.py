@@ -259,12 +259,10 @@ def _batches(path: Path, name: str, writer: Writer) -> Iterator[Batch]:
 
 
 def _regular_frame(text: io.TextIOBase, cols: Columns) -> dict[int, list[str]] | None:
-    """The used columns of the rows after the header, when `csv` would read them alike.
-
-    None sends the file row by row: a decoding error, a NUL, a row pandas rejects (more
-    fields than the first), a blank UPN or a count that is not plain digits — so a short row,
-    whose missing cells pandas fills with "", is never taken for a whole one.
-    """
+    """The used columns of the rows after the header, when `csv` would read them alike."""
+    # None sends the file row by row: a decoding error, a NUL, a row pandas rejects (more
+    # fields than the first), a blank UPN or a count that is not plain digits — so a short
+    # row, whose missing cells pandas fills with "", is never taken for a whole one.
     try:
         rest = text.read()
     except UnicodeDecodeError:

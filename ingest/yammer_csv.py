@@ -147,10 +147,8 @@ class MessageBatch(NamedTuple):
 def parse_messages(
     cells: Mapping[str, Sequence[str]],
 ) -> tuple[MessageBatch, list[tuple[int, str]]]:
-    """`parse_message` over columns (field → cells); skipped rows as (index, reason).
-
-    A row any column rejects is parsed again by `parse_message` for its exact reason.
-    """
+    """`parse_message` over columns (field → cells); skipped rows as (index, reason)."""
+    # a row any column rejects is parsed again by `parse_message` for its exact reason
     n = len(cells["id"])
     if not n:
         return MessageBatch._make([] for _ in MessageBatch._fields), []

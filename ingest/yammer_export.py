@@ -375,12 +375,10 @@ class ExportLoad:
 
 
 def message_columns(name: str, raw: IO[bytes]) -> Iterator[dict[str, list[str]]]:
-    """Messages.csv in chunks of CHUNK records, `MessageColumns` field → cells (blank if absent).
-
-    pandas' C reader parses while every record has an id; at the first chunk that has not
-    (a blank line, which `csv` would drop) or that pandas rejects (a record longer than the
-    first, a decoding error), `csv` reads the file again and goes on after the records done.
-    """
+    """Messages.csv in chunks of CHUNK records, `MessageColumns` field → cells (blank if absent)."""
+    # pandas' C reader parses while every record has an id; at the first chunk that has not
+    # (a blank line, which `csv` would drop) or that pandas rejects (a record longer than the
+    # first, a decoding error), `csv` reads the file again and goes on after the records done.
     text = decode_stream(raw)
     header, _ = read_rows(text, name, ycsv.MESSAGES_REQUIRED)
     c = ycsv.MessageColumns.of(header)

@@ -193,11 +193,9 @@ def _plan(
 
 
 def _iso_when_same(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """`process`, or a faster equal one for naive datetimes when it writes them as `isoformat`.
-
-    SQLite's DATETIME processor fills a format string from seven attributes; the C method
-    gives the same text in a third of the time (a message has two timestamps).
-    """
+    """`process`, or a faster equal one for naive datetimes when it writes them as `isoformat`."""
+    # SQLite's DATETIME processor fills a format string from seven attributes; the C method
+    # gives the same text in a third of the time (a message has two timestamps).
     try:
         same = all(process(v) == v.isoformat(" ", "microseconds") for v in _SAMPLE_TIMES)
     except (TypeError, ValueError):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,7 +19,14 @@ from sqlalchemy import delete, func, select, text
 import app
 from errors import BadInputError, IngestError
 from ingest import registry
-from ingest.runner import Window, Writer, read_cursor, run_source
+from ingest.runner import (
+    GC_THRESHOLD,
+    Window,
+    Writer,
+    fewer_collections,
+    read_cursor,
+    run_source,
+)
 from store.locks import LockHeld
 from store.models import DailyActivity, IngestRun, IngestState, Lock, Person, RefreshQueue
 from tests.conftest import BACKENDS, TEST_HASH_KEY
@@ -394,3 +403,22 @@ def test_cli_real_ingester_failure_exits_2(engine, settings, tmp_path):
     assert (run.source, run.status, run.error) == (
         "hr-roster", "failed", f"{missing}: roster file not found"
     )
+
+
+def test_fewer_collections_raises_the_threshold_and_restores_it():
+    before = gc.get_threshold()
+    raised = (max(before[0], GC_THRESHOLD), *before[1:])
+    seen: list[tuple[int, ...]] = []
+
+    def nested() -> None:
+        with fewer_collections():
+            seen.append(gc.get_threshold())
+
+    with fewer_collections():
+        seen.append(gc.get_threshold())
+        worker = threading.Thread(target=nested)
+        worker.start()
+        worker.join()
+        seen.append(gc.get_threshold())  # the other thread's exit leaves ours raised
+    assert seen == [raised, raised, raised]
+    assert gc.get_threshold() == before
