@@ -217,9 +217,9 @@ def _reason(row: list[str]) -> str:
     raise AssertionError(f"parse_messages rejected a row parse_message accepts: {row[0]!r}")
 
 
-def is_user_message(message: dict[str, Any]) -> bool:
+def is_user_sender(sender_type: str | None) -> bool:
     """True when the sender is a user (`sender_type` user or blank)."""
-    return message["sender_type"] in (None, "user")
+    return sender_type in (None, "user")
 
 
 class UserColumns(NamedTuple):

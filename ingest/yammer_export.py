@@ -205,7 +205,7 @@ class ExportLoad:
             yield chunk
 
     def _save_message_batch(self, batch: ycsv.MessageBatch) -> None:
-        users = [t is None or t == "user" for t in batch.sender_type]  # is_user_message
+        users = list(map(ycsv.is_user_sender, batch.sender_type))
         senders: dict[str, tuple[str, str]] = {}
         known = self.sender_keys
         for sid, user, email, sender_name in zip(
