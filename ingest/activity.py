@@ -12,11 +12,10 @@ import pandas as pd
 from sqlalchemy import Connection, Select, Table, and_, delete, select
 
 from store.models import DailyActivity, Message
-from store.upsert import insert_rows
+from store.upsert import insert_columns
 
 SOURCE = "yammer_export"
 FACTS = cast(Table, DailyActivity.__table__)
-FACT_COLUMNS = ("source", "person_key", "day", "posts", "replies", "reactions", "reads")
 
 
 def local_days(utc_times: pd.Series, zone: ZoneInfo) -> pd.Series:
@@ -59,11 +58,11 @@ def rebuild_message_activity(
     # (day, person_key) order: the fact table's key, so its B-tree pages fill one after another
     facts = frame.groupby(["day", "person_key"])[["posts", "replies"]].sum().reset_index()
     n = len(facts)
-    rows = list(zip(
-        [SOURCE] * n, facts["person_key"].tolist(), _dates(facts["day"]),
-        facts["posts"].tolist(), facts["replies"].tolist(), [0] * n, [0] * n, strict=True,
-    ))
-    return insert_rows(conn, FACTS, FACT_COLUMNS, rows)
+    return insert_columns(conn, FACTS, {
+        "source": [SOURCE] * n, "person_key": facts["person_key"].tolist(),
+        "day": _dates(facts["day"]), "posts": facts["posts"].tolist(),
+        "replies": facts["replies"].tolist(), "reactions": [0] * n, "reads": [0] * n,
+    })
 
 
 def _messages(

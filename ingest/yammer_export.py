@@ -23,7 +23,6 @@ from ingest.export_zip import read_export
 from ingest.runner import Window, Writer
 from settings import Settings
 from store.models import Account, DailyActivity, Group, Message, Person
-from store.upsert import dedupe_tuples
 
 CHUNK = 20_000
 LOOKUP = 5_000
@@ -37,9 +36,6 @@ ACCOUNTS = cast(Table, Account.__table__)
 GROUPS = cast(Table, Group.__table__)
 MESSAGES = cast(Table, Message.__table__)
 MESSAGE_COLUMNS = tuple(c.name for c in MESSAGES.columns)
-PLATFORM_AT, ID_AT, KEY_AT = (
-    MESSAGE_COLUMNS.index(c) for c in ("platform", "message_id", "person_key")
-)
 
 
 class YammerExportSource:
@@ -230,26 +226,31 @@ class ExportLoad:
                 keys.append(None)
         self.writer.save_people(unlinked)
         columns = {**batch._asdict(), "platform": [ycsv.PLATFORM] * len(keys), "person_key": keys}
-        self._save_messages(list(zip(*(columns[c] for c in MESSAGE_COLUMNS), strict=True)))
+        self._save_messages({c: columns[c] for c in MESSAGE_COLUMNS})
         self._note_days(batch.created_at)
 
-    def _save_messages(self, rows: list[tuple[Any, ...]]) -> None:
+    def _save_messages(self, columns: dict[str, list[Any]]) -> None:
         """Plain INSERT for ids not stored yet (twice as fast on SQLite), upsert for the rest."""
-        if self.writer.erased:
-            rows = [r for r in rows if r[KEY_AT] not in self.writer.erased]
-        rows = dedupe_tuples(rows, (PLATFORM_AT, ID_AT))  # type: ignore[assignment]
+        ids, keys = columns["message_id"], columns["person_key"]
+        erased = self.writer.erased
+        kept = [i for i, key in enumerate(keys) if key not in erased] if erased else range(len(ids))
+        last = dict(zip([ids[i] for i in kept], kept, strict=True))  # a repeated id: last wins
         stored: set[str] = set()
-        for part in _batches([r[ID_AT] for r in rows], LOOKUP):
+        for part in _batches(list(last), LOOKUP):
             stored.update(self.conn.scalars(
                 select(Message.message_id).where(
                     Message.platform == ycsv.PLATFORM, Message.message_id.in_(part)
                 )
             ))
-        fresh = [r for r in rows if r[ID_AT] not in stored]
-        self.writer.insert(MESSAGES, MESSAGE_COLUMNS, fresh)
+        fresh = [i for mid, i in last.items() if mid not in stored]
+        if len(fresh) == len(ids):  # every row new and once: the columns as they are
+            self.writer.insert_columns(MESSAGES, columns)
+        else:
+            self.writer.insert_columns(MESSAGES, _pick(columns, fresh))
         if stored:
-            again = [r for r in rows if r[ID_AT] in stored]
-            self.writer.upsert(MESSAGES, again, columns=MESSAGE_COLUMNS)
+            again = _pick(columns, [i for mid, i in last.items() if mid in stored])
+            rows = list(zip(*again.values(), strict=True))
+            self.writer.upsert(MESSAGES, rows, columns=MESSAGE_COLUMNS)
 
     def _resolve_senders(self, senders: dict[str, tuple[str, str]]) -> None:
         """Sender id → person key: a stored Yammer account, else the email, else the id."""
@@ -418,6 +419,10 @@ def _pandas_chunks(
     except (ValueError, OverflowError, UnicodeDecodeError):  # pandas' errors are ValueErrors
         return done
     return None
+
+
+def _pick(columns: dict[str, list[Any]], at: list[int]) -> dict[str, list[Any]]:
+    return {c: [values[i] for i in at] for c, values in columns.items()}
 
 
 def _spans(days: list[dt.date], width: int) -> Iterator[list[dt.date]]:
