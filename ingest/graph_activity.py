@@ -375,8 +375,9 @@ class DayLoad:
         hits = self._hits(batch.upns)
         self.concealed += sum(1 for _, hidden in hits if hidden)
         row_keys = [key for key, _ in hits]
-        self.writer.save_people(self._people(batch, hits))
-        self.writer.upsert(_table(Account), self._accounts(row_keys), update=())
+        distinct = set(row_keys)
+        self.writer.save_people(self._people(batch, hits, distinct))
+        self.writer.upsert(_table(Account), self._accounts(row_keys, distinct), update=())
         # key → its last active row in the batch: a later row of the same person wins
         last = dict(zip([row_keys[i] for i in batch.active], range(len(batch.active)),
                         strict=True))
@@ -390,10 +391,12 @@ class DayLoad:
         keys = self.keys
         for upn in set(upns).difference(keys):
             keys[upn] = _key(self.writer, upn)
-        return [keys[upn] for upn in upns]
+        return list(map(keys.__getitem__, upns))
 
-    def _people(self, batch: Batch, hits: list[tuple[str, bool]]) -> list[dict[str, Any]]:
-        unseen = {key for key, _ in hits} - self.known - self.new_people
+    def _people(
+        self, batch: Batch, hits: list[tuple[str, bool]], distinct: set[str]
+    ) -> list[dict[str, Any]]:
+        unseen = distinct - self.known - self.new_people
         if not unseen:
             return []
         keep_names = not self.writer.identity.pseudonymise
@@ -411,8 +414,8 @@ class DayLoad:
         self.new_people.update(p["person_key"] for p in people)
         return people
 
-    def _accounts(self, row_keys: list[str]) -> list[dict[str, Any]]:
-        unseen = set(row_keys) - self.with_account - self.new_accounts
+    def _accounts(self, row_keys: list[str], distinct: set[str]) -> list[dict[str, Any]]:
+        unseen = distinct - self.with_account - self.new_accounts
         if not unseen:
             return []
         fresh = [key for key in dict.fromkeys(row_keys) if key in unseen]  # first-seen order
