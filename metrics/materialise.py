@@ -36,7 +36,9 @@ PAGE_VIEWS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("cross_region_replies", ALL, ("week", "month")),
     ("reply_matrix", "department", ("week", "month")),
 )
-# Views computed from person-day activity; the others read messages.
+# Views computed from person-day activity; the others read messages. An incremental refresh
+# gives them engaging activity only before the first changed day: a view that counts readers
+# (active, reads) over earlier days of its periods would need every row (refresh.py).
 ACTIVITY_VIEWS = frozenset({"funnel"})
 COLUMNS = ["metric", "dimension", "grain", "period", "grp", "sub", "size", "payload"]
 # Each view also stores one row dated here holding its column names: a view with no rows in a
