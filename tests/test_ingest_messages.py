@@ -142,3 +142,19 @@ def test_lines_csv_drops_or_counts_after_a_chunk_read_by_pandas(
     ]
     with engine.connect() as conn:
         assert sorted(conn.scalars(select(Message.message_id))) == IDS[:6]
+
+
+@BACKENDS
+def test_an_erased_sender_s_messages_are_not_stored(engine, settings, tmp_path):
+    from store.erase import forget
+    from store.identity import Identity
+
+    path = _zip(tmp_path, "m.zip", CASES["regular"])
+    _ingest(engine, settings, path)
+    identity = Identity(settings.hash_key(), settings.privacy.pseudonymise)
+    assert forget(engine, identity, "ana@example.com") > 0
+    status, read, _, skipped, _ = _ingest(engine, settings, path)
+    assert (status, read, skipped) == ("success", 2 + 5, 0)
+    with engine.connect() as conn:
+        stored = sorted(conn.scalars(select(Message.message_id)))
+    assert stored == [IDS[1], IDS[3], IDS[4]]  # bob's, carl's (by email) and the bot's
