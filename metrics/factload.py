@@ -8,17 +8,25 @@ numpy arrays: SQLite through its cursor, PostgreSQL through COPY.
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
+from metrics import split_read
+
 CAP = 32767  # counts above this per person-day and kind are capped (flags are unaffected)
 BITS = 15
 FETCH = 250_000
 PEOPLE_BATCH = 2_000
+# A SQLite read of a table this large, over every day or at least SPLIT_DAYS of them, runs in
+# two reader processes (metrics/split_read.py).
+SPLIT_ROWS = 4_000_000
+SPLIT_DAYS = 14
 
 SQLITE_ACTIVITY = f"""
 SELECT p.rowid,
@@ -50,46 +58,147 @@ def fetch_activity(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(pid, day number, int16 counts[n, 4]) of the daily_activity rows in [start, end]: every
     row, or before `complete_from` only those that engage (posts, replies or reactions)."""
-    # ISO dates of dt.date values become literals: no input reaches the SQL text.
-    lo = conn.exec_driver_sql("SELECT min(day) FROM daily_activity").scalar()
-    hi = conn.exec_driver_sql("SELECT max(day) FROM daily_activity").scalar()
-    covered = lo is None or (str(lo)[:10] >= start.isoformat() and str(hi)[:10] <= end.isoformat())
-    # A range covering every day reads the table in storage order, not through the day index.
-    conditions = [] if covered else [f"d.day >= {{day}}'{start}' AND d.day <= {{day}}'{end}'"]
-    if complete_from is not None and complete_from > start:
-        engaging = "d.posts > 0 OR d.replies > 0 OR d.reactions > 0"
-        conditions.append(f"(d.day >= {{day}}'{complete_from}' OR {engaging})")
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    if conn.dialect.name == "postgresql":
-        parts = _postgres(conn, index, where.format(day="DATE "))
+    return ActivityRead(conn, index, start, end, complete_from).result()
+
+
+class ActivityRead:
+    """`fetch_activity` begun: a large SQLite read runs in two reader processes meanwhile.
+
+    The sqlite3 module reads on one core, holding the GIL between rows: reader processes
+    (metrics/split_read.py), each on half the rows, leave this one free for the roster and
+    the accounts. `result()` collects the rows (reading any half whose reader failed).
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        index: pd.Index,
+        start: dt.date,
+        end: dt.date,
+        complete_from: dt.date | None = None,
+    ):
+        self.conn, self.index = conn, index
+        # ISO dates of dt.date values become literals: no input reaches the SQL text.
+        lo = conn.exec_driver_sql("SELECT min(day) FROM daily_activity").scalar()
+        hi = conn.exec_driver_sql("SELECT max(day) FROM daily_activity").scalar()
+        covered = lo is None or (
+            str(lo)[:10] >= start.isoformat() and str(hi)[:10] <= end.isoformat()
+        )
+        # A range covering every day reads the table in storage order, not the day index.
+        conditions = [] if covered else [f"d.day >= {{day}}'{start}' AND d.day <= {{day}}'{end}'"]
+        if complete_from is not None and complete_from > start:
+            engaging = "d.posts > 0 OR d.replies > 0 OR d.reactions > 0"
+            conditions.append(f"(d.day >= {{day}}'{complete_from}' OR {engaging})")
+        self.postgres = conn.dialect.name == "postgresql"
+        if self.postgres:
+            self.queries = [_where(conditions).format(day="DATE ")]
+        else:
+            self.queries = [SQLITE_ACTIVITY.format(where=where.format(day=""))
+                            for where in _halves(conn, conditions, start, end, covered)]
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._readers: list[tuple[Any, Path]] = []
+        if len(self.queries) > 1:
+            path = conn.engine.url.database
+            assert path is not None
+            self._tmp = tempfile.TemporaryDirectory(prefix="uptake-read-")
+            for i, sql in enumerate(self.queries):
+                out = Path(self._tmp.name) / f"rows-{i}.npy"
+                self._readers.append((split_read.start(path, sql, out), out))
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows, narrowed chunk by chunk: 16 bytes a row instead of 24."""
+        pids, days, counts = [], [], []
+        try:
+            for table in self._tables():
+                pids.append(table[:, 0].astype(np.int32))
+                days.append(table[:, 1].astype(np.int32))
+                packed = table[:, 2]
+                counts.append(np.stack([(packed >> (BITS * i)) & CAP for i in range(4)], axis=1)
+                              .astype(np.int16))  # capped at CAP: int16 holds every count
+        finally:
+            self.close()
+        if not pids:
+            empty = np.zeros(0, dtype=np.int32)
+            return empty, empty, np.zeros((0, 4), dtype=np.int16)
+        return np.concatenate(pids), np.concatenate(days), np.concatenate(counts)
+
+    def close(self) -> None:
+        """Stop any reader still running and remove its files."""
+        for child, _ in self._readers:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def _tables(self) -> Iterator[np.ndarray]:
+        if self.postgres:
+            yield from _postgres(self.conn, self.index, self.queries[0])
+            return
+        raw = self.conn.connection.driver_connection
+        assert raw is not None
+        to_pid = _sqlite_pids(raw, self.index)
+        if not self._readers:
+            yield from _mapped(_fetched(raw, self.queries[0]), to_pid)
+            return
+        for (child, out), sql in zip(self._readers, self.queries, strict=True):
+            rows = split_read.finish(child, out)
+            if rows is None:  # that reader failed: read its half here
+                yield from _mapped(_fetched(raw, sql), to_pid)
+                continue
+            out.unlink()
+            yield from _mapped((rows[at:at + FETCH] for at in range(0, len(rows), FETCH)), to_pid)
+            del rows
+
+
+def _where(conditions: list[str]) -> str:
+    return f"WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
+def _halves(
+    conn: Connection, conditions: list[str], start: dt.date, end: dt.date, covered: bool
+) -> list[str]:
+    """The WHERE clause of a SQLite read, or two halves for two reader processes when it is
+    large: by rowid when it reads every row, else by day."""
+    path = conn.engine.url.database
+    top = conn.exec_driver_sql("SELECT max(rowid) FROM daily_activity").scalar() or 0
+    small = top < SPLIT_ROWS or (not covered and (end - start).days < SPLIT_DAYS)
+    if small or path in (None, "", ":memory:"):
+        return [_where(conditions)]
+    if covered:
+        cuts = [f"d.rowid <= {top // 2}", f"d.rowid > {top // 2}"]
     else:
-        parts = _sqlite(conn, index, where.format(day=""))
-    pids, days, counts = [], [], []
-    for table in parts:  # narrow each chunk at once: 16 bytes a row instead of 24
-        pids.append(table[:, 0].astype(np.int32))
-        days.append(table[:, 1].astype(np.int32))
-        packed = table[:, 2]
-        counts.append(np.stack([(packed >> (BITS * i)) & CAP for i in range(4)], axis=1)
-                      .astype(np.int16))  # capped at CAP: int16 holds every count
-    if not pids:
-        empty = np.zeros(0, dtype=np.int32)
-        return empty, empty, np.zeros((0, 4), dtype=np.int16)
-    return np.concatenate(pids), np.concatenate(days), np.concatenate(counts)
+        middle = start + (end - start) / 2
+        cuts = [f"d.day <= {{day}}'{middle}'", f"d.day > {{day}}'{middle}'"]
+    return [_where([*conditions, cut]) for cut in cuts]
 
 
-def _sqlite(conn: Connection, index: pd.Index, where: str) -> Iterator[np.ndarray]:
-    raw = conn.connection.driver_connection
-    assert raw is not None
+def _sqlite_pids(raw: Any, index: pd.Index) -> np.ndarray:
+    """pid of each people.rowid (-1: not in `index`)."""
     people = raw.execute("SELECT rowid, person_key FROM people").fetchall()
     rowids = np.array([r[0] for r in people], dtype=np.int64)
     to_pid = np.full(int(rowids.max(initial=0)) + 1, -1, dtype=np.int64)
     to_pid[rowids] = index.get_indexer([r[1] for r in people])
-    cursor = raw.execute(SQLITE_ACTIVITY.format(where=where))
+    return to_pid
+
+
+def _fetched(raw: Any, sql: str) -> Iterator[np.ndarray]:
+    """The rows of `sql` (integers) as int64 matrices of FETCH rows."""
+    cursor = raw.execute(sql)
     while rows := cursor.fetchmany(FETCH):
-        table = np.array(rows, dtype=np.int64)
+        yield np.array(rows, dtype=np.int64)
+    cursor.close()
+
+
+def _mapped(tables: Iterator[np.ndarray], to_pid: np.ndarray) -> Iterator[np.ndarray]:
+    """Each table with its first column (people.rowid) turned into pids; unknown people out
+    (also people a reader's later snapshot has and ours has not)."""
+    for table in tables:
+        if len(table) and table[:, 0].max() >= len(to_pid):
+            table = table[table[:, 0] < len(to_pid)]
         table[:, 0] = to_pid[table[:, 0]]
         yield table[table[:, 0] >= 0]
-    cursor.close()
 
 
 def _postgres(conn: Connection, index: pd.Index, where: str) -> Iterator[np.ndarray]:

@@ -21,7 +21,7 @@ from metrics.calendar import (
     local_day_numbers,
     parse_days,
 )
-from metrics.factload import fetch_activity, rows_frame
+from metrics.factload import ActivityRead, fetch_activity, rows_frame
 from metrics.membership import Membership
 from settings import Settings
 from store.models import (
@@ -119,12 +119,16 @@ def load_facts(
         today = dt.datetime.now(zone).date()
         start = start or (span[0] if span else today)
         end = end or (span[1] if span else today)
-        activity = load_activity(conn, index, start, end, complete_from)
-        accounts = _load_accounts(conn, index, zone)
+        reading = ActivityRead(conn, index, start, end, complete_from)  # readers start now
+        try:
+            accounts = _load_accounts(conn, index, zone)
+            attribution = _load_attribution(conn, index, accounts, start, end)
+            activity = activity_frame(reading.result(), start, end)
+        finally:
+            reading.close()
         firsts = _first_activity(conn, index, activity, complete_from or start, first_activity)
         recorded = accounts[accounts["has_user_record"]]
         membership = Membership.build(recorded, firsts)
-        attribution = _load_attribution(conn, index, accounts, start, end)
         messages = (
             _load_messages(conn, index, zone, start, end) if with_messages else _no_messages()
         )
@@ -165,9 +169,18 @@ def load_activity(
 ) -> pd.DataFrame:
     """Person-day activity of [start, end], MAX over sources per kind, sorted by (pid, day);
     before `complete_from`, engaging rows only."""
+    return activity_frame(fetch_activity(conn, index, start, end, complete_from), start, end)
+
+
+def activity_frame(
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray], start: dt.date, end: dt.date
+) -> pd.DataFrame:
+    """`fetch_activity` rows of [start, end] as one row per person-day (MAX over sources),
+    sorted by (pid, day)."""
     base = day_number(start)
     width = np.int64(day_number(end) - base + 1)
-    pid, days, counts = fetch_activity(conn, index, start, end, complete_from)
+    pid, days, counts = rows
+    del rows
     key = pid.astype(np.int64) * width + (days.astype(np.int64) - base)
     del pid, days  # tens of millions of rows: free what is no longer needed at once
     keep = counts.any(axis=1)

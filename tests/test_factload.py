@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import Engine
 
 from metrics.facts import load_activity
@@ -32,6 +33,8 @@ def _store(engine: Engine) -> None:
              "person_key": "b", "posts": 0, "replies": 0, "reactions": 0, "reads": 5},
             {"source": "graph_yammer_activity", "day": DAY - dt.timedelta(days=1),
              "person_key": "c", "posts": 0, "replies": 0, "reactions": 1, "reads": 0},
+            {"source": "graph_yammer_activity", "day": DAY + dt.timedelta(days=1),
+             "person_key": "c", "posts": 1, "replies": 0, "reactions": 0, "reads": 0},
         ])
 
 
@@ -58,3 +61,70 @@ def test_before_the_complete_day_only_engaging_rows_are_read(engine: Engine) -> 
     with engine.connect() as conn:
         frame = load_activity(conn, index, DAY - dt.timedelta(days=1), DAY, complete_from=DAY)
     assert sorted(frame["pid"].tolist()) == [0, 2]  # b only read, before DAY
+
+
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# every day (split by rowid), and a range of days (split by day)
+SPANS = pytest.mark.parametrize("days", [(-1, 1), (-1, 0)])
+
+
+def _read(engine: Engine, days: tuple[int, int]) -> pd.DataFrame:
+    first, last = (DAY + dt.timedelta(days=d) for d in days)
+    with engine.connect() as conn:
+        return load_activity(conn, pd.Index(["a", "b", "c"]), first, last)
+
+
+@SQLITE_ONLY
+@SPANS
+def test_a_large_read_by_two_reader_processes_reads_the_same(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, days: tuple[int, int]
+) -> None:
+    from metrics import factload, split_read
+
+    _store(engine)
+    alone = _read(engine, days)
+    started = []
+    real_start = split_read.start
+    monkeypatch.setattr(factload, "SPLIT_ROWS", 1)
+    monkeypatch.setattr(factload, "SPLIT_DAYS", 1)
+    monkeypatch.setattr(split_read, "start", lambda *a: started.append(a) or real_start(*a))
+    shared = _read(engine, days)
+    assert len(started) == 2  # a reader process for each half
+    assert len(alone) == (4 if days == (-1, 1) else 3)
+    pd.testing.assert_frame_equal(shared, alone)
+
+
+@SQLITE_ONLY
+@SPANS
+def test_when_a_reader_fails_its_rows_are_read_here(
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    days: tuple[int, int],
+) -> None:
+    import subprocess
+    import sys
+
+    from metrics import factload, split_read
+
+    _store(engine)
+    alone = _read(engine, days)
+    monkeypatch.setattr(factload, "SPLIT_ROWS", 1)
+    monkeypatch.setattr(factload, "SPLIT_DAYS", 1)
+    monkeypatch.setattr(split_read, "start", lambda *a: subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.exit('no numpy here')"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    pd.testing.assert_frame_equal(_read(engine, days), alone)
+    assert caplog.text.count("activity reader process failed (no numpy here)") == 2
+
+
+@SQLITE_ONLY
+def test_a_small_read_stays_in_one_process(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from metrics import factload, split_read
+
+    _store(engine)
+    monkeypatch.setattr(factload, "SPLIT_ROWS", 1)
+    monkeypatch.setattr(split_read, "start", lambda *a: pytest.fail("no reader process"))
+    assert len(_read(engine, (-1, 0))) == 3  # two days: under SPLIT_DAYS
