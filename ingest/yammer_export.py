@@ -16,12 +16,12 @@ from sqlalchemy import Table, func, select, update
 
 from errors import FatalSourceError, SkippableRecord, UptakeError
 from ingest import yammer_csv as ycsv
-from ingest.activity import SOURCE as EXPORT_ACTIVITY
-from ingest.activity import local_days, rebuild_message_activity
 from ingest.csvfile import decode_stream, read_rows
 from ingest.export_zip import read_export
 from ingest.runner import Window, Writer
 from settings import Settings
+from store.message_activity import SOURCE as EXPORT_ACTIVITY
+from store.message_activity import local_days, rebuild_message_activity
 from store.models import Account, DailyActivity, Group, Message, Person
 
 CHUNK = 20_000

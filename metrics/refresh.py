@@ -11,8 +11,6 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, String, cast, delete, func, select
 
-from ingest.activity import SOURCE as MESSAGE_SOURCE
-from ingest.activity import rebuild_message_activity
 from metrics.attribution import ALL, CROSS
 from metrics.calendar import day_number, from_day_number, parse_days
 from metrics.factload import bulk_insert, rows_frame
@@ -24,6 +22,8 @@ from settings import Settings
 from store.aggregates import AggEngagement, AggFirstActivity, RefreshState
 from store.engine import write_transaction
 from store.locks import hold_lock
+from store.message_activity import SOURCE as MESSAGE_SOURCE
+from store.message_activity import rebuild_message_activity
 from store.models import DailyActivity, Message, RefreshQueue, RosterSnapshot
 from store.upsert import upsert
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ingest.activity import rebuild_message_activity
 from metrics.facts import Facts, load_facts
 from settings import Settings
 from store.engine import write_transaction
+from store.message_activity import rebuild_message_activity
 from store.models import Account, DailyActivity, Message, Person, PersonAttribute, RosterSnapshot
 from store.upsert import upsert
 

@@ -9,12 +9,12 @@ from collections.abc import Iterable
 from sqlalchemy import String, inspect, select, text
 
 import app
-from ingest.activity import rebuild_message_activity
 from ingest.registry import make_source
 from ingest.runner import Window, Writer, run_source
 from store.engine import write_transaction
 from store.erase import forget, purge_old_messages, retention_cutoff
 from store.identity import Identity
+from store.message_activity import rebuild_message_activity
 from store.models import (
     Account,
     DailyActivity,

@@ -6,8 +6,8 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from ingest.activity import SOURCE, message_query, rebuild_message_activity
 from store.engine import write_transaction
+from store.message_activity import SOURCE, message_query, rebuild_message_activity
 from store.models import DailyActivity, Message, Person
 from store.upsert import upsert
 from tests.conftest import BACKENDS
