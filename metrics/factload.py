@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,11 +63,12 @@ def fetch_activity(
 
 
 class ActivityRead:
-    """`fetch_activity` begun: a large SQLite read runs in two reader processes meanwhile.
+    """`fetch_activity` begun, so the caller can read the roster and accounts meanwhile.
 
-    The sqlite3 module reads on one core, holding the GIL between rows: reader processes
-    (metrics/split_read.py), each on half the rows, leave this one free for the roster and
-    the accounts. `result()` collects the rows (reading any half whose reader failed).
+    A large SQLite read runs in two reader processes (metrics/split_read.py), each on half
+    the rows: the sqlite3 module reads on one core and holds the GIL between rows. A
+    PostgreSQL read runs in a thread on a connection of its own: the server does the work.
+    `result()` collects the rows (reading here any half whose reader process failed).
     """
 
     def __init__(
@@ -97,6 +99,10 @@ class ActivityRead:
                             for where in _halves(conn, conditions, start, end, covered)]
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._readers: list[tuple[Any, Path]] = []
+        self._thread: _PostgresRead | None = None
+        if self.postgres:
+            self._thread = _PostgresRead(conn.engine, index, self.queries[0])
+            self._thread.start()
         if len(self.queries) > 1:
             path = conn.engine.url.database
             assert path is not None
@@ -106,24 +112,17 @@ class ActivityRead:
                 self._readers.append((split_read.start(path, sql, out), out))
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The rows, narrowed chunk by chunk: 16 bytes a row instead of 24."""
-        pids, days, counts = [], [], []
+        """The rows as (pid, day, int16 counts)."""
         try:
-            for table in self._tables():
-                pids.append(table[:, 0].astype(np.int32))
-                days.append(table[:, 1].astype(np.int32))
-                packed = table[:, 2]
-                counts.append(np.stack([(packed >> (BITS * i)) & CAP for i in range(4)], axis=1)
-                              .astype(np.int16))  # capped at CAP: int16 holds every count
+            if self._thread is not None:
+                return self._thread.result()
+            return _narrowed(self._tables())
         finally:
             self.close()
-        if not pids:
-            empty = np.zeros(0, dtype=np.int32)
-            return empty, empty, np.zeros((0, 4), dtype=np.int16)
-        return np.concatenate(pids), np.concatenate(days), np.concatenate(counts)
 
     def close(self) -> None:
-        """Stop any reader still running and remove its files."""
+        """Stop any reader still running and remove its files (a PostgreSQL read in a thread
+        runs to its end: its connection is its own)."""
         for child, _ in self._readers:
             if child.poll() is None:
                 child.kill()
@@ -133,9 +132,6 @@ class ActivityRead:
             self._tmp = None
 
     def _tables(self) -> Iterator[np.ndarray]:
-        if self.postgres:
-            yield from _postgres(self.conn, self.index, self.queries[0])
-            return
         raw = self.conn.connection.driver_connection
         assert raw is not None
         to_pid = _sqlite_pids(raw, self.index)
@@ -150,6 +146,49 @@ class ActivityRead:
             out.unlink()
             yield from _mapped((rows[at:at + FETCH] for at in range(0, len(rows), FETCH)), to_pid)
             del rows
+
+
+def _narrowed(tables: Iterator[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pid, day, packed) tables as (pid, day, int16 counts), a table at a time: 16 bytes a
+    row instead of 24."""
+    pids, days, counts = [], [], []
+    for table in tables:
+        pids.append(table[:, 0].astype(np.int32))
+        days.append(table[:, 1].astype(np.int32))
+        packed = table[:, 2]
+        counts.append(np.stack([(packed >> (BITS * i)) & CAP for i in range(4)], axis=1)
+                      .astype(np.int16))  # capped at CAP: int16 holds every count
+    if not pids:
+        empty = np.zeros(0, dtype=np.int32)
+        return empty, empty, np.zeros((0, 4), dtype=np.int16)
+    return np.concatenate(pids), np.concatenate(days), np.concatenate(counts)
+
+
+class _PostgresRead(threading.Thread):
+    """A PostgreSQL activity read on a connection of its own: the server aggregates while this
+    process reads the roster (the thread waits on the socket with the GIL released)."""
+
+    def __init__(self, engine: Any, index: pd.Index, where: str):
+        super().__init__(name="uptake-activity", daemon=True)
+        self.engine, self.index, self.where = engine, index, where
+        self.rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        """Read and narrow every row."""
+        try:
+            with self.engine.connect() as conn:
+                self.rows = _narrowed(_postgres(conn, self.index, self.where))
+        except BaseException as exc:  # handed to result(), in the caller's thread
+            self.error = exc
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows, once read; the read's error is raised here."""
+        self.join()
+        if self.error is not None:
+            raise self.error
+        assert self.rows is not None
+        return self.rows
 
 
 def _where(conditions: list[str]) -> str:

@@ -128,3 +128,19 @@ def test_a_small_read_stays_in_one_process(
     monkeypatch.setattr(factload, "SPLIT_ROWS", 1)
     monkeypatch.setattr(split_read, "start", lambda *a: pytest.fail("no reader process"))
     assert len(_read(engine, (-1, 0))) == 3  # two days: under SPLIT_DAYS
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_failed_postgresql_read_raises_in_the_caller(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from metrics import factload
+
+    _store(engine)
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("server went away")
+
+    monkeypatch.setattr(factload, "_postgres", broken)
+    with pytest.raises(RuntimeError, match="server went away"):
+        _read(engine, (-1, 0))
