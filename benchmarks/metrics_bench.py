@@ -144,7 +144,6 @@ def _child(config: Path, what: str) -> dict[str, Any]:
 
 def measure(config: str, what: str) -> dict[str, Any]:
     """Run one step in this process; seconds and peak resident memory."""
-    import resource
 
     from metrics.refresh import refresh
     from settings import load_settings
@@ -177,11 +176,21 @@ def measure(config: str, what: str) -> dict[str, Any]:
         note = f"{out.getvalue().count(chr(10)) - 1} rows"
     seconds = time.perf_counter() - started
     sampler.stop()
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    # a full SQLite read shares its rows with a second reader process: the peak is that of
-    # both together (sampled), or this process's own when that is higher
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so a child started by
+    # the benchmark (holding the synthetic organisation) would report the parent's size.
+    own = high_water_kb() / 1024
+    # a large SQLite read runs in reader processes: the peak is that of all of them together
+    # (sampled), or this process's own when that is higher
     return {"seconds": round(seconds, 3), "peak_mb": round(max(own, sampler.peak_mb), 1),
             "note": note}
+
+
+def high_water_kb() -> int:
+    """This process's peak resident memory (VmHWM), in kB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
 
 
 class TreePeak(threading.Thread):
