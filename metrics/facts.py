@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -287,9 +287,10 @@ def _load_attribution(
     as_of = [day_number(_as_date(d)) for d in conn.scalars(
         select(RosterSnapshot.as_of).order_by(RosterSnapshot.as_of)
     )]
-    snapshots = in_effect(np.array(as_of, dtype=np.int64), day_number(start), day_number(end))
+    every = np.array(as_of, dtype=np.int64)
+    snapshots = in_effect(every, day_number(start), day_number(end))
     names = _attribute_names(conn)
-    frame = _attribute_rows(conn, index, snapshots, names)
+    frame = _attribute_rows(conn, index, snapshots, names, len(snapshots) == len(every))
     profile = accounts[(accounts["platform"] == "yammer") & accounts["department"].notna()]
     profile = profile.sort_values(
         ["has_user_record", "updated_at"], ascending=[False, False], kind="mergesort"
@@ -324,40 +325,65 @@ def _attribute_names(conn: Connection) -> tuple[str, ...]:
 
 
 def _attribute_rows(
-    conn: Connection, index: pd.Index, snapshots: np.ndarray, attributes: tuple[str, ...]
+    conn: Connection,
+    index: pd.Index,
+    snapshots: np.ndarray,
+    attributes: tuple[str, ...],
+    every: bool,
 ) -> pd.DataFrame:
     """The roster attribute rows of `snapshots` as pid, attribute, snap, value (cleaned).
 
-    One query per attribute and snapshot, by the (attribute, valid_from) index, each turned
-    into codes at once: a year of monthly snapshots of 100,000 people is millions of rows,
-    and a string per cell would cost GBs.
+    Every snapshot: one pass over the table. Some: one query per attribute and snapshot, by
+    the (attribute, valid_from) index. Either way rows become codes a batch at a time: a year
+    of monthly snapshots of 100,000 people is millions of rows, a string per cell GBs.
     """
     values: dict[Any, int] = {}
     parts: list[tuple[np.ndarray, ...]] = []
-    for code, name in enumerate(attributes):
-        for snap, as_of in enumerate(snapshots):
-            rows = conn.execute(_ATTRIBUTE.where(
-                PersonAttribute.attribute == name,
-                PersonAttribute.valid_from == from_day_number(as_of),
-            )).cursor.fetchall()  # the driver's tuples: two cells a row, no row objects
-            if not rows:
-                continue
-            keys, cells = zip(*rows, strict=True)
-            pid = index.get_indexer(np.array(keys, dtype=object)).astype(np.int64)
-            keep = pid >= 0
-            value = _global_codes(clean_values(pd.Series(cells, dtype=object)), values)
-            n = int(keep.sum())
-            parts.append((pid[keep], np.full(n, code), np.full(n, snap), value[keep]))
-    pids, names, snaps, codes = (
+    for keys, names, days, cells in _attribute_batches(conn, snapshots, attributes, every):
+        pid = index.get_indexer(np.asarray(keys, dtype=object)).astype(np.int64)
+        keep = pid >= 0
+        parts.append((
+            pid[keep],
+            pd.Index(attributes).get_indexer(np.asarray(names, dtype=object))[keep],
+            np.searchsorted(snapshots, days)[keep],
+            _global_codes(clean_values(pd.Series(cells, dtype=object)), values)[keep],
+        ))
+    pids, codes, snaps, value_codes = (
         np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
         for i in range(4)
     )
     name_labels = np.array([*attributes, None], dtype=object)
     value_labels = np.array([*values, None], dtype=object)  # code -1 (missing) → None
-    return pd.DataFrame({"pid": pids, "attribute": name_labels[names], "snap": snaps,
-                         "value": value_labels[codes]})
+    return pd.DataFrame({"pid": pids, "attribute": name_labels[codes], "snap": snaps,
+                         "value": value_labels[value_codes]})
 
 
+def _attribute_batches(
+    conn: Connection, snapshots: np.ndarray, attributes: tuple[str, ...], every: bool
+) -> Iterator[tuple[Any, Any, np.ndarray, Any]]:
+    """(person keys, attribute names, valid_from day numbers, values) a batch at a time."""
+    if every:  # the driver's tuples, a chunk at a time
+        result = conn.execute(select(
+            PersonAttribute.person_key, PersonAttribute.attribute,
+            cast(PersonAttribute.valid_from, String), PersonAttribute.value,
+        ))
+        while rows := result.cursor.fetchmany(ATTRIBUTE_CHUNK):
+            keys, names, days, cells = zip(*rows, strict=True)
+            yield keys, names, parse_days(np.asarray(days, dtype=object)), cells
+        result.close()
+        return
+    for name in attributes:
+        for as_of in snapshots:
+            rows = conn.execute(_ATTRIBUTE.where(
+                PersonAttribute.attribute == name,
+                PersonAttribute.valid_from == from_day_number(as_of),
+            )).cursor.fetchall()  # two cells a row
+            if rows:
+                keys, cells = zip(*rows, strict=True)
+                yield keys, [name] * len(keys), np.full(len(keys), as_of), cells
+
+
+ATTRIBUTE_CHUNK = 500_000
 _ATTRIBUTE = select(PersonAttribute.person_key, PersonAttribute.value)
 
 

@@ -156,14 +156,16 @@ def test_every_attribute_is_crossed_with_region():
 
 
 @BACKENDS
-def test_small_chunks_give_the_same_aggregates(london, monkeypatch):
-    """Daily rows written a few at a time: the same tables."""
-    import metrics.refresh as refresh_module
+@pytest.mark.parametrize("module, chunk", [("metrics.refresh", "INSERT_CHUNK"),
+                                           ("metrics.facts", "ATTRIBUTE_CHUNK")])
+def test_small_chunks_give_the_same_aggregates(london, monkeypatch, module, chunk):
+    """Daily rows written, and roster rows read, a few at a time: the same tables."""
+    import importlib
 
     engine, settings = london
     refresh(engine, settings, full=True)
     whole = dump(engine)
-    monkeypatch.setattr(refresh_module, "INSERT_CHUNK", 5)
+    monkeypatch.setattr(importlib.import_module(module), chunk, 5)
     refresh(engine, settings, full=True)
     assert dump(engine) == whole and len(whole) > 5
 
