@@ -2,7 +2,8 @@
 
 Reading tens of millions of person-days through ORM rows costs minutes; here the database
 turns each row into integers (person index, day number, packed counts) and we receive them as
-numpy arrays: SQLite through its cursor, PostgreSQL through COPY.
+numpy arrays: SQLite through its cursor (or two reader processes), PostgreSQL as one text row
+of days per person, parsed by numpy.
 """
 
 from __future__ import annotations
@@ -107,9 +108,13 @@ class ActivityRead:
             path = conn.engine.url.database
             assert path is not None
             self._tmp = tempfile.TemporaryDirectory(prefix="uptake-read-")
-            for i, sql in enumerate(self.queries):
-                out = Path(self._tmp.name) / f"rows-{i}.npy"
-                self._readers.append((split_read.start(path, sql, out), out))
+            try:
+                for i, sql in enumerate(self.queries):
+                    out = Path(self._tmp.name) / f"rows-{i}.npy"
+                    self._readers.append((split_read.start(path, sql, out), out))
+            except BaseException:  # no reader left running, no files left behind
+                self.close()
+                raise
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows as (pid, day, int16 counts)."""
