@@ -51,20 +51,11 @@ GROUP BY d.person_key
 """
 
 
-def fetch_activity(
-    conn: Connection,
-    index: pd.Index,
-    start: dt.date,
-    end: dt.date,
-    complete_from: dt.date | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(pid, day number, int16 counts[n, 4]) of the daily_activity rows in [start, end]: every
-    row, or before `complete_from` only those that engage (posts, replies or reactions)."""
-    return ActivityRead(conn, index, start, end, complete_from).result()
-
-
 class ActivityRead:
-    """`fetch_activity` begun, so the caller can read the roster and accounts meanwhile.
+    """A read of the daily_activity rows in [start, end] as (pid, day number, int16 counts):
+    every row, or before `complete_from` only those that engage (posts, replies, reactions).
+
+    It begins at once, so the caller can read the roster and accounts meanwhile.
 
     A large SQLite read runs in two reader processes (metrics/split_read.py), each on half
     the rows: the sqlite3 module reads on one core and holds the GIL between rows. A

@@ -21,7 +21,7 @@ from metrics.calendar import (
     local_day_numbers,
     parse_days,
 )
-from metrics.factload import ActivityRead, fetch_activity, rows_frame
+from metrics.factload import ActivityRead, rows_frame
 from metrics.membership import Membership
 from settings import Settings
 from store.models import (
@@ -169,13 +169,13 @@ def load_activity(
 ) -> pd.DataFrame:
     """Person-day activity of [start, end], MAX over sources per kind, sorted by (pid, day);
     before `complete_from`, engaging rows only."""
-    return activity_frame(fetch_activity(conn, index, start, end, complete_from), start, end)
+    return activity_frame(ActivityRead(conn, index, start, end, complete_from).result(), start, end)
 
 
 def activity_frame(
     rows: tuple[np.ndarray, np.ndarray, np.ndarray], start: dt.date, end: dt.date
 ) -> pd.DataFrame:
-    """`fetch_activity` rows of [start, end] as one row per person-day (MAX over sources),
+    """`ActivityRead` rows of [start, end] as one row per person-day (MAX over sources),
     sorted by (pid, day)."""
     base = day_number(start)
     width = np.int64(day_number(end) - base + 1)

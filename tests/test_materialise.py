@@ -99,12 +99,29 @@ def _dump(engine: Engine) -> list[tuple]:
     return rows
 
 
+def _assert_incremental_is_full(
+    engine: Engine, settings: Settings, first: dt.date, last: dt.date | None
+) -> None:
+    """Queue days [first, last] (None: every later day), refresh incrementally, and compare
+    every materialised table with a full rebuild's."""
+    from store.engine import write_transaction
+    from store.models import RefreshQueue
+
+    with write_transaction(engine) as conn:
+        conn.execute(RefreshQueue.__table__.insert().values(
+            source="test", day_from=first, day_to=last, queued_at=dt.datetime(2026, 4, 1)))
+    assert refresh(engine, settings).startswith("incremental refresh")
+    incremental = _dump(engine)
+    refresh(engine, settings, full=True)
+    assert _dump(engine) == incremental
+
+
 @BACKENDS
 def test_an_incremental_refresh_stores_what_a_full_one_does(
     demo_store: tuple[Engine, Settings],
 ) -> None:
     from store.engine import write_transaction
-    from store.models import DailyActivity, Message, RefreshQueue
+    from store.models import DailyActivity, Message
 
     engine, settings = demo_store
     cutoff = END - dt.timedelta(days=9)
@@ -121,12 +138,7 @@ def test_an_incremental_refresh_stores_what_a_full_one_does(
     with write_transaction(engine) as conn:
         conn.execute(Message.__table__.insert(), messages)
         conn.execute(DailyActivity.__table__.insert(), facts)
-        conn.execute(RefreshQueue.__table__.insert().values(
-            source="test", day_from=cutoff, day_to=None, queued_at=dt.datetime(2026, 4, 1)))
-    assert refresh(engine, settings).startswith("incremental refresh")
-    incremental = _dump(engine)
-    refresh(engine, settings, full=True)
-    assert _dump(engine) == incremental
+    _assert_incremental_is_full(engine, settings, cutoff, None)
 
 
 @BACKENDS
@@ -137,7 +149,7 @@ def test_one_changed_day_refreshes_as_a_full_rebuild_would(
     """Rows that only read, a person's first activity moving earlier, rows removed: a day in
     the middle of the data, refreshed alone, stores what a full rebuild stores."""
     from store.engine import write_transaction
-    from store.models import DailyActivity, Person, RefreshQueue
+    from store.models import DailyActivity, Person
 
     engine, settings = demo_store
     facts = DailyActivity.__table__
@@ -161,12 +173,7 @@ def test_one_changed_day_refreshes_as_a_full_rebuild_would(
             {"source": "test", "day": day, "person_key": later[1], "posts": 0, "replies": 0,
              "reactions": 0, "reads": 3},
         ])
-        conn.execute(RefreshQueue.__table__.insert().values(
-            source="test", day_from=day, day_to=day, queued_at=dt.datetime(2026, 4, 1)))
-    assert refresh(engine, settings).startswith("incremental refresh")
-    incremental = _dump(engine)
-    refresh(engine, settings, full=True)
-    assert _dump(engine) == incremental
+    _assert_incremental_is_full(engine, settings, day, day)
 
 
 @BACKENDS
