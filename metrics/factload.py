@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from metrics import split_read
+from store.fact_rows import day_span, estimated_fact_rows, middle_day
 
 CAP = 32767  # counts above this per person-day and kind are capped (flags are unaffected)
 BITS = 15
@@ -78,7 +79,7 @@ class ActivityRead:
         covered = lo is None or (
             str(lo)[:10] >= start.isoformat() and str(hi)[:10] <= end.isoformat()
         )
-        # A range covering every day reads the table in storage order, not the day index.
+        # A range covering every day needs no condition: the whole key is read in order.
         conditions = [] if covered else [f"d.day >= {{day}}'{start}' AND d.day <= {{day}}'{end}'"]
         if complete_from is not None and complete_from > start:
             engaging = "d.posts > 0 OR d.replies > 0 OR d.reactions > 0"
@@ -195,17 +196,19 @@ def _halves(
     conn: Connection, conditions: list[str], start: dt.date, end: dt.date, covered: bool
 ) -> list[str]:
     """The WHERE clause of a SQLite read, or two halves for two reader processes when it is
-    large: by rowid when it reads every row, else by day."""
+    large, cut at the day that splits its rows about in half."""
     path = conn.engine.url.database
-    top = conn.exec_driver_sql("SELECT max(rowid) FROM daily_activity").scalar() or 0
-    small = top < SPLIT_ROWS or (not covered and (end - start).days < SPLIT_DAYS)
-    if small or path in (None, "", ":memory:"):
+    small = estimated_fact_rows(conn) < SPLIT_ROWS or (
+        not covered and (end - start).days < SPLIT_DAYS
+    )
+    span = day_span(conn)
+    if small or span is None or path in (None, "", ":memory:"):
         return [_where(conditions)]
-    if covered:
-        cuts = [f"d.rowid <= {top // 2}", f"d.rowid > {top // 2}"]
-    else:
-        middle = start + (end - start) / 2
-        cuts = [f"d.day <= {{day}}'{middle}'", f"d.day > {{day}}'{middle}'"]
+    lo, hi = max(start, span[0]), min(end, span[1])
+    if hi <= lo:
+        return [_where(conditions)]
+    middle = middle_day(conn, lo, hi)
+    cuts = [f"d.day <= {{day}}'{middle}'", f"d.day > {{day}}'{middle}'"]
     return [_where([*conditions, cut]) for cut in cuts]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Connection, Engine, column, false, func, literal_column, select, table
 
+from store.fact_rows import estimated_fact_rows
 from store.models import (
     Base,
     DailyActivity,
@@ -158,7 +159,8 @@ def compute_concealed(engine: Engine) -> dict[str, int]:
 
 
 def compute_store_size(engine: Engine) -> tuple[pd.DataFrame, int | None]:
-    """Rows per table (estimates: PostgreSQL statistics, SQLite's largest rowid) and bytes."""
+    """Rows per table (estimates: PostgreSQL statistics; SQLite's largest rowid, and sampled
+    days for daily_activity, which has no rowid) and bytes."""
     names = sorted(Base.metadata.tables)
     rows: list[tuple[str, int]] = []
     with engine.connect() as conn:
@@ -175,6 +177,9 @@ def compute_store_size(engine: Engine) -> tuple[pd.DataFrame, int | None]:
             size = conn.execute(select(func.pg_database_size(func.current_database()))).scalar()
         else:
             for name in names:  # the largest rowid: exact until rows are deleted, and instant
+                if name == DailyActivity.__tablename__:  # no rowid: a sampled estimate
+                    rows.append((name, estimated_fact_rows(conn)))
+                    continue
                 counted = conn.execute(
                     select(func.max(literal_column("rowid"))).select_from(table(name))
                 ).scalar()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -21,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy import update as sql_update
 
 from settings import Settings
+from store.dates import as_date
 from store.engine import write_transaction
 from store.identity import Identity
 from store.models import (
@@ -120,25 +120,17 @@ def _delete_messages_of_accounts(conn: Connection, key: str) -> int:
 def _earliest_day(conn: Connection) -> dt.date | None:
     """The earliest local day any fact can belong to (UTC times: one day earlier, any zone)."""
     days = [
-        _as_date(conn.scalar(select(func.min(DailyActivity.day)))),
-        _as_date(conn.scalar(select(func.min(RosterSnapshot.as_of)))),
+        as_date(conn.scalar(select(func.min(DailyActivity.day)))),
+        as_date(conn.scalar(select(func.min(RosterSnapshot.as_of)))),
     ]
     for moment in (
-        _as_date(conn.scalar(select(func.min(Message.created_at)))),
-        _as_date(conn.scalar(select(func.min(Account.joined_at)))),
+        as_date(conn.scalar(select(func.min(Message.created_at)))),
+        as_date(conn.scalar(select(func.min(Account.joined_at)))),
     ):
         if moment is not None:
             days.append(moment - dt.timedelta(days=1))
     known = [d for d in days if d is not None]
     return min(known) if known else None
-
-
-def _as_date(value: Any) -> dt.date | None:
-    if isinstance(value, str):  # SQLite aggregates can come back as text
-        return dt.date.fromisoformat(value[:10])
-    if isinstance(value, dt.datetime):
-        return value.date()
-    return value  # type: ignore[no-any-return]
 
 
 def _record_erasure(conn: Connection, key: str, now: dt.datetime, removed: int) -> None:

@@ -64,7 +64,7 @@ def test_before_the_complete_day_only_engaging_rows_are_read(engine: Engine) -> 
 
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-# every day (split by rowid), and a range of days (split by day)
+# every day, and a range of days: each split at the day that halves its rows
 SPANS = pytest.mark.parametrize("days", [(-1, 1), (-1, 0)])
 
 

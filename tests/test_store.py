@@ -8,11 +8,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from errors import StoreError
 from store.engine import make_engine, write_transaction
+from store.fact_rows import estimated_fact_rows, middle_day
 from store.migrate import current_revision, head_revision, require_current, upgrade
-from store.models import Base, Group, Person
+from store.models import Base, DailyActivity, Group, Person
 from store.upsert import dedupe, upsert
 from tests.conftest import BACKENDS
 
@@ -79,3 +81,68 @@ def test_failed_transaction_writes_nothing(engine):
 def test_dedupe_keeps_last_in_first_seen_order():
     rows = [{"k": 1, "v": "a"}, {"k": 2, "v": "b"}, {"k": 1, "v": "c"}]
     assert dedupe(rows, ["k"]) == [{"k": 1, "v": "c"}, {"k": 2, "v": "b"}]
+
+
+def _facts_per_day(conn, first: dt.date, counts: list[int]) -> None:
+    """counts[i] people with a fact on day first + i (people p0, p1, …)."""
+    now = dt.datetime(2026, 1, 1)
+    people = [{"person_key": f"p{i}", "created_at": now} for i in range(max(counts))]
+    upsert(conn, Person.__table__, people)
+    rows = [
+        {"source": "graph_yammer_activity", "day": first + dt.timedelta(days=i),
+         "person_key": f"p{j}", "posts": 1, "replies": 0, "reactions": 0, "reads": 0}
+        for i, n in enumerate(counts) for j in range(n)
+    ]
+    upsert(conn, DailyActivity.__table__, rows)
+
+
+@BACKENDS
+def test_fact_rows_are_estimated_from_sampled_days(engine):
+    first = dt.date(2026, 3, 1)
+    with write_transaction(engine) as conn:
+        assert estimated_fact_rows(conn) == 0
+        _facts_per_day(conn, first, [3, 1, 4, 1, 5])
+        assert estimated_fact_rows(conn) == 14  # five days: counted exactly
+    with write_transaction(engine) as conn:
+        conn.execute(DailyActivity.__table__.delete())
+        _facts_per_day(conn, first, list(range(1, 31)))  # 465 rows, i + 1 on day i
+        # samples on days 0, 5, 10, 14, 19, 24, 29 hold 1, 6, 11, 15, 20, 25, 30 rows:
+        # mean 108 / 7, times 30 days = 462.9
+        assert estimated_fact_rows(conn) == 463
+        # rows on days 0..20 sum to 231, on days 0..21 to 253: day 21 holds the 233rd row
+        assert middle_day(conn, first, first + dt.timedelta(days=29)) == first + dt.timedelta(21)
+
+
+@BACKENDS
+def test_migration_0003_keeps_every_fact(database_url):
+    from alembic import command
+
+    from store.migrate import alembic_config
+
+    eng = make_engine(database_url)
+
+    def migrate(step, revision):
+        config = alembic_config()
+        with write_transaction(eng) as conn:
+            config.attributes["connection"] = conn
+            step(config, revision)
+
+    migrate(command.upgrade, "0002")
+    first = dt.date(2026, 3, 1)
+    with write_transaction(eng) as conn:
+        _facts_per_day(conn, first, [2, 3])
+    read = select(DailyActivity.day, DailyActivity.person_key).order_by(
+        DailyActivity.day, DailyActivity.person_key)
+    for step, revision in ((command.upgrade, "head"), (command.downgrade, "0002"),
+                           (command.upgrade, "head")):
+        migrate(step, revision)
+        with eng.connect() as conn:
+            rows = conn.execute(read).all()
+        assert [(d - first).days for d, _ in rows] == [0, 0, 1, 1, 1], revision
+    with eng.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert diff == []
+        if eng.dialect.name == "sqlite":  # the facts live in their key's B-tree
+            with pytest.raises(OperationalError, match="rowid"):
+                conn.exec_driver_sql("SELECT rowid FROM daily_activity")
+    eng.dispose()
