@@ -9,6 +9,7 @@ import logging
 import re
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 from urllib.parse import urljoin
@@ -24,7 +25,8 @@ from ingest.graph_auth import fetch_graph_token
 from ingest.http import download, fetch, make_session
 from ingest.runner import Window, Writer
 from settings import Settings
-from store.identity import CONCEALED
+from store.fact_insert import Counts
+from store.identity import CONCEALED, Identity
 from store.models import Account, DailyActivity, Person
 
 log = logging.getLogger(__name__)
@@ -37,9 +39,11 @@ POSTED, READ, LIKED = "Posted Count", "Read Count", "Liked Count"
 REQUIRED = (UPN, POSTED, READ, LIKED)
 DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 CHUNK_ROWS = 50_000
+AHEAD = 1  # report files parsed ahead of the one being written
 REDIRECTS = (301, 302, 303, 307, 308)
 ZERO = ("0", "0", "0")
-FACT_COLUMNS = ("source", "person_key", "day", "posts", "replies", "reactions", "reads")
+FACT_COUNTS = ("posts", "replies", "reactions", "reads")
+FACT_COLUMNS = ("source", "person_key", "day", *FACT_COUNTS)
 CONCEALED_WARNING = (
     "{n} user(s) have concealed names (32-hex User Principal Name): they are ingested as "
     "unmatched people, and department/region joins are impossible for them until an admin "
@@ -70,8 +74,9 @@ class GraphActivitySource:
         self._token: str | None = None
         self._cursor: dt.date | None = None
         self._lost: str | None = None
-        self._keys: dict[str, tuple[str, bool]] = {}  # UPN → (person key, concealed)
+        self._keys = UpnKeys()
         self._stored = KnownKeys()
+        self._ahead: ReportsAhead | None = None
 
     def windows(self, cursor: str | None) -> Iterator[Window]:
         """One window per report day: the given file(s), or every API day still due."""
@@ -79,15 +84,25 @@ class GraphActivitySource:
         self._cursor = _parse_cursor(cursor)
         self._stored.forget()
         days = self._file_days() if self.path is not None else self._api_days()
-        for day, where in days:
-            target = str(where) if where else f"date={day}"
-            yield Window(target=target, start=str(day), end=str(day), payload=(day, where))
+        files = [where for _, where in days if where is not None]
+        self._ahead = ReportsAhead(not self.settings.privacy.pseudonymise) if files else None
+        try:
+            for day, where in days:
+                if self._ahead is not None and where is not None:
+                    self._ahead.queue(files[files.index(where):][:AHEAD + 1])
+                target = str(where) if where else f"date={day}"
+                yield Window(target=target, start=str(day), end=str(day), payload=(day, where))
+        finally:
+            if self._ahead is not None:
+                self._ahead.close()
+                self._ahead = None
 
     def ingest(self, window: Window, writer: Writer) -> str | None:
         """Replace the source's facts of day D with one report; the cursor becomes D."""
         day, path = window.payload
         if path is not None:
-            load_report(path, day, writer, path.name, self._keys, self._stored)
+            parsed = self._ahead.take(path) if self._ahead is not None else None
+            load_report(path, day, writer, path.name, self._keys, self._stored, parsed)
             self._cursor = max(day, self._cursor) if self._cursor else day
             return self._cursor.isoformat()
         if self._lost:
@@ -161,6 +176,34 @@ class GraphActivitySource:
         return download(session, urljoin(url, location), dest, settings=self.settings)
 
 
+class ReportsAhead:
+    """Report files parsed in a thread while the one before is written (the SQLite insert
+    leaves the GIL free meanwhile); a parse error is raised when its window takes it."""
+
+    def __init__(self, with_names: bool):
+        self.with_names = with_names
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uptake-graph-parse")
+        self._parsed: dict[Path, Future[Parsed]] = {}
+
+    def queue(self, paths: list[Path]) -> None:
+        """Start parsing each of `paths` not parsed or taken yet, in order."""
+        for path in paths:
+            if path not in self._parsed:
+                self._parsed[path] = self._pool.submit(
+                    parse_report, path, path.name, self.with_names
+                )
+
+    def take(self, path: Path) -> Parsed | None:
+        """The parse of `path` (None if it was never queued); forgets it."""
+        future = self._parsed.pop(path, None)
+        return None if future is None else future.result()
+
+    def close(self) -> None:
+        """Cancel the parses not started; one running ends on its own."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._parsed.clear()
+
+
 class KnownKeys:
     """People and Graph accounts already stored, kept across one run's windows.
 
@@ -214,9 +257,17 @@ class Batch(NamedTuple):
     upns: list[str]
     names: list[str] | None  # raw Display Name cells; None without that column
     active: list[int]  # positions in `upns` of the rows with a non-zero count
-    posted: list[int]
-    liked: list[int]
-    read: list[int]
+    posted: np.ndarray  # int64
+    liked: np.ndarray
+    read: np.ndarray
+
+
+class Parsed(NamedTuple):
+    """A report's column positions and, when every row is regular, all its rows checked."""
+
+    cols: Columns
+    batch: Batch | None  # None: read the file row by row
+    with_names: bool
 
 
 def load_report(
@@ -224,38 +275,50 @@ def load_report(
     day: dt.date,
     writer: Writer,
     name: str,
-    keys: dict[str, tuple[str, bool]],
+    keys: UpnKeys,
     stored: KnownKeys | None = None,
+    parsed: Parsed | None = None,
 ) -> None:
     """Write one day's report: people, insert-only accounts, and non-zero activity facts."""
     load = DayLoad(writer, day, keys, stored or KnownKeys())
     writer.conn.execute(delete(DailyActivity).where(DailyActivity.source == SOURCE,
                                                     DailyActivity.day == day))
-    for batch in _batches(path, name, writer):
+    for batch in _batches(path, name, writer, parsed):
         load.add(batch)
     if load.concealed:
-        writer.warn(CONCEALED_WARNING.format(n=load.concealed))
+        writer.warn(CONCEALED_WARNING.format(n=len(load.concealed)))
     writer.touch(day, day)
     writer.after_commit(load.committed)
 
 
-def _batches(path: Path, name: str, writer: Writer) -> Iterator[Batch]:
-    """The report's rows in checked batches: parsed by pandas when regular, else row by row."""
+def parse_report(path: Path, name: str, with_names: bool) -> Parsed:
+    """Read and check a report file; needs no store, so it can run ahead in a thread."""
     with open(path, "rb") as raw:
         text = decode_stream(raw)
         header, _ = read_rows(text, name, REQUIRED)
         cols = Columns.of(header)
-        if writer.identity.pseudonymise:  # display names are never stored: not read either
+        if not with_names:  # display names are never stored: not read either
             cols = cols._replace(name=None)
         columns = _regular_frame(text, cols)
-    if columns is not None:
-        yield from _frame_batches(columns, cols, writer)
+    return Parsed(cols, None if columns is None else _frame_batch(columns, cols), with_names)
+
+
+def _batches(
+    path: Path, name: str, writer: Writer, parsed: Parsed | None
+) -> Iterator[Batch]:
+    """The report's rows in checked batches: parsed by pandas when regular, else row by row."""
+    with_names = not writer.identity.pseudonymise
+    if parsed is None or parsed.with_names != with_names:
+        parsed = parse_report(path, name, with_names)
+    if parsed.batch is not None:
+        writer.read(len(parsed.batch.upns))
+        yield parsed.batch
         return
     with open(path, "rb") as raw:  # irregular: again from the top, row by row
         _, rows = read_rows(decode_stream(raw), name, REQUIRED)
         for chunk in _chunks(rows):
             writer.read(len(chunk))
-            yield _row_batch(chunk, cols, writer, name)
+            yield _row_batch(chunk, parsed.cols, writer, name)
 
 
 def _regular_frame(text: io.TextIOBase, cols: Columns) -> dict[int, list[str]] | None:
@@ -301,32 +364,30 @@ def _digits(cells: list[str]) -> bool:
     )
 
 
-def _frame_batches(
-    columns: dict[int, list[str]], cols: Columns, writer: Writer
-) -> Iterator[Batch]:
-    """Batches of regular rows, CHUNK_ROWS at a time, each count column converted at once."""
-    upns = columns[cols.upn]
-    for start in range(0, len(upns), CHUNK_ROWS):
-        stop = min(start + CHUNK_ROWS, len(upns))
-        writer.read(stop - start)
-        posted, read, liked = (
-            np.array(columns[c][start:stop], dtype=np.int64)
-            for c in (cols.posted, cols.read, cols.liked)
-        )
-        active = np.flatnonzero(posted + read + liked)  # counts are non-negative
-        yield Batch(
-            upns=upns[start:stop],
-            names=None if cols.name is None else columns[cols.name][start:stop],
-            active=active.tolist(),
-            posted=posted[active].tolist(),
-            liked=liked[active].tolist(),
-            read=read[active].tolist(),
-        )
+def _frame_batch(columns: dict[int, list[str]], cols: Columns) -> Batch:
+    """Regular rows as one batch, each count column converted at once."""
+    posted, read, liked = (
+        np.array(columns[c], dtype=np.int64) for c in (cols.posted, cols.read, cols.liked)
+    )
+    active = np.flatnonzero(posted + read + liked)  # counts are non-negative
+    return Batch(
+        upns=columns[cols.upn],
+        names=None if cols.name is None else columns[cols.name],
+        active=active.tolist(),
+        posted=posted[active],
+        liked=liked[active],
+        read=read[active],
+    )
 
 
 def _row_batch(chunk: list[list[str]], cols: Columns, writer: Writer, name: str) -> Batch:
     """Check rows one by one: short rows, blank UPNs and bad counts are skipped and counted."""
-    batch = Batch([], None if cols.name is None else [], [], [], [], [])
+    upns: list[str] = []
+    names: list[str] | None = None if cols.name is None else []
+    active: list[int] = []
+    posts: list[int] = []
+    likes: list[int] = []
+    reads: list[int] = []
     for row in chunk:
         if len(row) < cols.width:
             writer.skip(f"{name}: short row ({len(row)} fields)")
@@ -343,40 +404,57 @@ def _row_batch(chunk: list[list[str]], cols: Columns, writer: Writer, name: str)
                 writer.skip(f"{name}: bad count for one user")
                 continue
             if posted or read or liked:
-                batch.active.append(len(batch.upns))
-                batch.posted.append(posted)
-                batch.liked.append(liked)
-                batch.read.append(read)
-        batch.upns.append(upn)
-        if batch.names is not None:
-            batch.names.append(row[cast(int, cols.name)])
-    return batch
+                active.append(len(upns))
+                posts.append(posted)
+                likes.append(liked)
+                reads.append(read)
+        upns.append(upn)
+        if names is not None:
+            names.append(row[cast(int, cols.name)])
+    posts_, likes_, reads_ = (np.array(v, dtype=np.int64) for v in (posts, likes, reads))
+    return Batch(upns, names, active, posts_, likes_, reads_)
+
+
+class UpnKeys:
+    """UPN → person key, kept across one run's windows, and the keys of concealed names."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, str] = {}
+        self.hidden: set[str] = set()
+
+    def of(self, upns: list[str], identity: Identity) -> list[str]:
+        """The key of each UPN (each distinct new UPN hashed once)."""
+        keys = self.keys
+        for upn in set(upns).difference(keys):
+            if CONCEALED.match(upn):
+                keys[upn] = identity.concealed_key(upn)
+                self.hidden.add(keys[upn])
+            else:
+                keys[upn] = identity.person_key(upn)
+        return list(map(keys.__getitem__, upns))
 
 
 class DayLoad:
     """One report day's writes: new people and accounts, and its facts, batch by batch."""
 
-    def __init__(
-        self, writer: Writer, day: dt.date, keys: dict[str, tuple[str, bool]], stored: KnownKeys
-    ):
+    def __init__(self, writer: Writer, day: dt.date, keys: UpnKeys, stored: KnownKeys):
         self.writer = writer
         self.day = day
-        self.keys = keys  # UPN → (person key, concealed), kept across windows
+        self.keys = keys
         self.stored = stored
         self.known, self.with_account = stored.load(writer.conn)
         self.new_people: set[str] = set()
         self.new_accounts: set[str] = set()
         self.sent: set[str] = set()  # fact keys already inserted from this file
-        self.concealed = 0
+        self.concealed: set[str] = set()
         self.now = _utcnow()
 
     def add(self, batch: Batch) -> None:
         """Write one batch: people and accounts first seen, then the facts (last row wins)."""
-        hits = self._hits(batch.upns)
-        self.concealed += sum(1 for _, hidden in hits if hidden)
-        row_keys = [key for key, _ in hits]
+        row_keys = self.keys.of(batch.upns, self.writer.identity)
         distinct = set(row_keys)
-        self.writer.save_people(self._people(batch, hits, distinct))
+        self.concealed |= distinct & self.keys.hidden
+        self.writer.save_people(self._people(batch, row_keys, distinct))
         self.writer.upsert(_table(Account), self._accounts(row_keys, distinct), update=())
         # key → its last active row in the batch: a later row of the same person wins
         last = dict(zip([row_keys[i] for i in batch.active], range(len(batch.active)),
@@ -387,24 +465,19 @@ class DayLoad:
         """The keys this day stored join those known (its transaction has committed)."""
         self.stored.add(self.new_people, self.new_accounts)
 
-    def _hits(self, upns: list[str]) -> list[tuple[str, bool]]:
-        keys = self.keys
-        for upn in set(upns).difference(keys):
-            keys[upn] = _key(self.writer, upn)
-        return list(map(keys.__getitem__, upns))
-
     def _people(
-        self, batch: Batch, hits: list[tuple[str, bool]], distinct: set[str]
+        self, batch: Batch, row_keys: list[str], distinct: set[str]
     ) -> list[dict[str, Any]]:
         unseen = distinct - self.known - self.new_people
         if not unseen:
             return []
         keep_names = not self.writer.identity.pseudonymise
         people = []
-        for i, (key, hidden) in enumerate(hits):
+        for i, key in enumerate(row_keys):
             if key not in unseen:
                 continue
             unseen.discard(key)
+            hidden = key in self.keys.hidden
             person: dict[str, Any] = {"person_key": key, "matched": not hidden}
             if keep_names and not hidden:
                 person["email"] = batch.upns[i].lower()
@@ -427,32 +500,21 @@ def _write_facts(
     writer: Writer, day: dt.date, batch: Batch, last: dict[str, int], sent: set[str]
 ) -> None:
     """INSERT facts of people new to this file (the day was cleared); upsert repeats."""
-    fresh = sorted(k for k in last if k not in sent)  # key order: B-tree pages once
-    again = [k for k in last if k in sent]
-    writer.insert_columns(_table(DailyActivity), _fact_columns(day, fresh, batch, last))
+    fresh = [k for k in last if k not in sent] if sent else list(last)
+    writer.insert_facts(SOURCE, [day] * len(fresh), fresh, _counts(batch, [last[k] for k in fresh]))
+    again = [k for k in last if k in sent] if sent else []
     if again:
-        columns = _fact_columns(day, again, batch, last)
-        rows = list(zip(*(columns[c] for c in FACT_COLUMNS), strict=True))
+        counts = _counts(batch, [last[k] for k in again])
+        rows = list(zip([SOURCE] * len(again), again, [day] * len(again),
+                        *(list(map(int, counts[c])) for c in FACT_COUNTS), strict=True))
         writer.upsert(_table(DailyActivity), rows, columns=FACT_COLUMNS)
     sent.update(last)
 
 
-def _fact_columns(
-    day: dt.date, keys: list[str], batch: Batch, last: dict[str, int]
-) -> dict[str, list[Any]]:
-    at = [last[k] for k in keys]
-    n = len(keys)
-    return {
-        "source": [SOURCE] * n, "person_key": keys, "day": [day] * n,
-        "posts": [batch.posted[i] for i in at], "replies": [0] * n,
-        "reactions": [batch.liked[i] for i in at], "reads": [batch.read[i] for i in at],
-    }
-
-
-def _key(writer: Writer, upn: str) -> tuple[str, bool]:
-    if CONCEALED.match(upn):
-        return writer.identity.concealed_key(upn), True
-    return writer.identity.person_key(upn), False
+def _counts(batch: Batch, at: list[int]) -> dict[str, Counts]:
+    """The counts of the active rows at `at`, by fact column."""
+    return {"posts": batch.posted[at], "replies": np.zeros(len(at), dtype=np.int64),
+            "reactions": batch.liked[at], "reads": batch.read[at]}
 
 
 def _account(key: str, now: dt.datetime) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from errors import IngestError, UptakeError
 from ingest.progress import Progress
 from settings import Settings
 from store.engine import write_transaction
+from store.fact_insert import Counts, insert_facts
 from store.identity import Identity
 from store.locks import hold_lock, renew
 from store.models import Erasure, IngestRun, IngestState, Person, RefreshQueue
@@ -160,6 +161,23 @@ class Writer:
         if self.erased:
             return self.insert(table, list(columns), list(zip(*columns.values(), strict=True)))
         written = insert_columns(self.conn, table, columns)
+        self.result.rows_written += written
+        return written
+
+    def insert_facts(
+        self,
+        source: str,
+        days: Sequence[dt.date],
+        keys: Sequence[str],
+        counts: Mapping[str, Counts],
+    ) -> int:
+        """`store.fact_insert.insert_facts` of new daily_activity rows (erased people dropped);
+        counts them."""
+        if self.erased and not self.erased.isdisjoint(keys):
+            kept = [i for i, key in enumerate(keys) if key not in self.erased]
+            days, keys = [days[i] for i in kept], [keys[i] for i in kept]
+            counts = {c: [values[i] for i in kept] for c, values in counts.items()}
+        written = insert_facts(self.conn, source, days, keys, counts)
         self.result.rows_written += written
         return written
 

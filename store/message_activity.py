@@ -9,13 +9,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Select, Table, and_, delete, select
+from sqlalchemy import Connection, Select, and_, delete, select
 
+from store.fact_insert import insert_facts
 from store.models import DailyActivity, Message
-from store.upsert import insert_columns
 
 SOURCE = "yammer_export"
-FACTS = cast(Table, DailyActivity.__table__)
 
 
 def local_days(utc_times: pd.Series, zone: ZoneInfo) -> pd.Series:
@@ -57,11 +56,10 @@ def rebuild_message_activity(
         frame = frame[frame["day"].isin(pd.DatetimeIndex(sorted(keep)))]
     # (day, person_key) order: the fact table's key, so its B-tree pages fill one after another
     facts = frame.groupby(["day", "person_key"])[["posts", "replies"]].sum().reset_index()
-    n = len(facts)
-    return insert_columns(conn, FACTS, {
-        "source": [SOURCE] * n, "person_key": facts["person_key"].tolist(),
-        "day": _dates(facts["day"]), "posts": facts["posts"].tolist(),
-        "replies": facts["replies"].tolist(), "reactions": [0] * n, "reads": [0] * n,
+    none = np.zeros(len(facts), dtype=np.int64)
+    return insert_facts(conn, SOURCE, _dates(facts["day"]), facts["person_key"].tolist(), {
+        "posts": facts["posts"].to_numpy(np.int64), "replies": facts["replies"].to_numpy(np.int64),
+        "reactions": none, "reads": none,
     })
 
 

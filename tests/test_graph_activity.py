@@ -167,6 +167,32 @@ def test_missing_column_fails_naming_it(engine, settings, tmp_path):
 
 
 @BACKENDS
+def test_files_parsed_ahead_fail_in_their_own_window(engine, settings, tmp_path, monkeypatch):
+    import threading
+
+    from ingest import graph_activity
+
+    parsed_in = {}
+    real = graph_activity.parse_report
+
+    def recorded(path, name, with_names):
+        parsed_in[name] = threading.current_thread().name
+        return real(path, name, with_names)
+
+    monkeypatch.setattr(graph_activity, "parse_report", recorded)
+    folder = tmp_path / "reports"
+    write(folder, "r-2026-03-01.csv")
+    write(folder, "r-2026-03-02.csv", REPORT.replace(",Liked Count", ""))
+    write(folder, "r-2026-03-03.csv")
+    with pytest.raises(IngestError, match=r"r-2026-03-02\.csv: missing required column"):
+        run_source(engine, settings, GraphActivitySource(settings, path=folder))
+    assert [r[1] for r in runs(engine)] == ["success", "failed"]
+    assert {day for _, day in facts(engine)} == {dt.date(2026, 3, 1)}
+    assert read_cursor(engine, "graph-yammer-activity") == "2026-03-01"
+    assert parsed_in["r-2026-03-02.csv"].startswith("uptake-graph-parse")
+
+
+@BACKENDS
 def test_empty_file_fails_clearly(engine, settings, tmp_path):
     path = write(tmp_path, "r-2026-03-01.csv", "", bom=False)
     with pytest.raises(IngestError, match=r"r-2026-03-01\.csv: empty file"):
@@ -428,12 +454,15 @@ def test_people_seen_in_a_rolled_back_window_are_saved_when_it_reruns(
 
 
 @BACKENDS
+@pytest.mark.parametrize("path", ["pandas", "rows"])
 def test_a_person_repeated_across_chunks_keeps_the_last_counts(
-    engine, settings, tmp_path, monkeypatch
+    engine, settings, tmp_path, monkeypatch, path
 ):
     from ingest import graph_activity
 
-    monkeypatch.setattr(graph_activity, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(graph_activity, "CHUNK_ROWS", 2)  # the row path reads 2 rows a chunk
+    if path == "rows":
+        monkeypatch.setattr(graph_activity, "_regular_frame", lambda text, cols: None)
     lines = [
         "2026-03-02,erin@contoso.com,E,,,,1,0,0,,1",
         "2026-03-02,finn@contoso.com,F,,,,3,0,0,,1",

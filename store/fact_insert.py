@@ -1,0 +1,96 @@
+"""Bulk INSERT of new daily_activity rows; on SQLite one statement unpacks them from blobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import cast
+
+import numpy as np
+from sqlalchemy import Connection, Table
+
+from store.models import DailyActivity
+from store.upsert import insert_columns
+
+FACTS = cast(Table, DailyActivity.__table__)
+KEY_WIDTH = 64  # every person key is a hex HMAC-SHA256
+DAY_WIDTH = 10  # YYYY-MM-DD, as SQLAlchemy stores a Date on SQLite
+COUNTS = ("posts", "replies", "reactions", "reads")
+Counts = Sequence[int] | np.ndarray
+
+
+def _cell(blob: str, width: str) -> str:
+    return f"CAST(substr(:{blob}, n * {width} + 1, {width}) AS TEXT)"
+
+
+# The driver's executemany binds every row's values in Python, holding the GIL between rows;
+# this statement reads them all from fixed-width blobs inside SQLite (substr of a blob is a
+# byte offset), about half again as fast, and leaves the GIL to other threads meanwhile. It
+# also sorts them in key order, so the key's B-tree pages are filled one after another.
+SQLITE_PACKED = f"""
+WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n + 1 < :rows)
+INSERT INTO daily_activity (day, source, person_key, {", ".join(COUNTS)})
+SELECT {_cell("days", str(DAY_WIDTH))}, :source, {_cell("keys", str(KEY_WIDTH))},
+       {", ".join(f"CAST({_cell(c, f':{c}_width')} AS INTEGER)" for c in COUNTS)}
+FROM i
+ORDER BY 1, 3
+"""
+
+
+def insert_facts(
+    conn: Connection,
+    source: str,
+    days: Sequence[dt.date],
+    keys: Sequence[str],
+    counts: Mapping[str, Counts],
+) -> int:
+    """INSERT rows that are new and unique: (days[i], source, keys[i]) with counts[c][i] for
+    each of posts, replies, reactions and reads. Returns the rows sent."""
+    n = len(keys)
+    if not n:
+        return 0
+    if len(days) != n or any(len(counts[c]) != n for c in COUNTS):
+        raise ValueError("daily_activity: columns of different lengths")
+    packed = _packed(days, keys, counts) if conn.dialect.name == "sqlite" else None
+    if packed is None:
+        return insert_columns(conn, FACTS, {
+            "source": [source] * n, "person_key": keys, "day": days,
+            **{c: np.asarray(counts[c], dtype=np.int64).tolist() for c in COUNTS},
+        })
+    conn.exec_driver_sql(SQLITE_PACKED, {"rows": n, "source": source, **packed})
+    return n
+
+
+def _packed(
+    days: Sequence[dt.date], keys: Sequence[str], counts: Mapping[str, Counts]
+) -> dict[str, bytes | int] | None:
+    """The blobs of the packed insert, or None when a value does not fit (then rows go one by
+    one, and the database reports what is wrong with them)."""
+    if set(map(len, keys)) != {KEY_WIDTH} or not all(isinstance(d, dt.date) for d in days):
+        return None
+    try:
+        key_blob = "".join(keys).encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    packed: dict[str, bytes | int] = {"keys": key_blob, "days": _day_blob(days)}
+    for name in COUNTS:
+        values = np.asarray(counts[name])
+        if values.dtype.kind not in "iu" or (len(values) and values.min() < 0):
+            return None
+        width = len(str(int(values.max())))
+        packed[name], packed[f"{name}_width"] = _digits(values.astype(np.int64), width), width
+    return packed
+
+
+def _day_blob(days: Sequence[dt.date]) -> bytes:
+    """ISO dates end to end, each distinct day formatted once."""
+    distinct = {d: d.isoformat().encode("ascii") for d in set(days)}
+    if len(distinct) == 1:
+        return next(iter(distinct.values())) * len(days)
+    return b"".join(map(distinct.__getitem__, days))
+
+
+def _digits(values: np.ndarray, width: int) -> bytes:
+    """Non-negative integers as zero-padded ASCII digits of `width` each, end to end."""
+    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    return ((values[:, None] // powers) % 10 + ord("0")).astype(np.uint8).tobytes()

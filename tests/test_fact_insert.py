@@ -1,0 +1,81 @@
+"""The fact table's bulk insert: packed blobs on SQLite, rows one by one elsewhere; same rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from store.engine import write_transaction
+from store.fact_insert import insert_facts
+from store.models import DailyActivity, Person
+from store.upsert import upsert
+from tests.conftest import BACKENDS
+
+DAY = dt.date(2026, 3, 29)
+KEYS = [f"{i:064x}" for i in (7, 3, 250, 1)]  # not in key order
+
+
+def _people(conn, keys):
+    now = dt.datetime(2026, 1, 1)
+    upsert(conn, Person.__table__, [{"person_key": k, "created_at": now} for k in keys])
+
+
+def _stored(engine):
+    columns = (DailyActivity.day, DailyActivity.source, DailyActivity.person_key,
+               DailyActivity.posts, DailyActivity.replies, DailyActivity.reactions,
+               DailyActivity.reads)
+    with engine.connect() as conn:
+        return conn.execute(select(*columns).order_by(*columns[:3])).all()
+
+
+@BACKENDS
+def test_rows_arrive_with_every_value(engine):
+    days = [DAY, DAY + dt.timedelta(days=1), DAY, DAY]
+    counts = {
+        "posts": np.array([0, 12, 3, 2_000_000_000]),  # widths differ per column
+        "replies": [1, 0, 0, 0],
+        "reactions": np.zeros(4, dtype=np.int64),
+        "reads": np.array([5, 0, 99, 7], dtype=np.int32),
+    }
+    with write_transaction(engine) as conn:
+        _people(conn, KEYS)
+        assert insert_facts(conn, "graph_yammer_activity", days, KEYS, counts) == 4
+        assert insert_facts(conn, "graph_yammer_activity", [], [], {c: [] for c in counts}) == 0
+    assert _stored(engine) == [
+        (DAY, "graph_yammer_activity", KEYS[3], 2_000_000_000, 0, 0, 7),
+        (DAY, "graph_yammer_activity", KEYS[0], 0, 1, 0, 5),
+        (DAY, "graph_yammer_activity", KEYS[2], 3, 0, 0, 99),
+        (DAY + dt.timedelta(days=1), "graph_yammer_activity", KEYS[1], 12, 0, 0, 0),
+    ]
+
+
+@BACKENDS
+def test_values_the_blobs_cannot_hold_go_row_by_row(engine):
+    odd = ["short-key", KEYS[0]]  # a key that is not 64 characters
+    counts = {"posts": [1, 2], "replies": [0, 0], "reactions": [0, 0], "reads": [-1, 3]}
+    with write_transaction(engine) as conn:
+        _people(conn, odd)
+        insert_facts(conn, "yammer_export", [DAY, DAY], odd, counts)
+    assert sorted(r[2:] for r in _stored(engine)) == [
+        (KEYS[0], 2, 0, 0, 3), ("short-key", 1, 0, 0, -1)
+    ]
+
+
+@BACKENDS
+def test_an_unknown_person_fails_the_whole_insert(engine):
+    counts = {"posts": [1, 1], "replies": [0, 0], "reactions": [0, 0], "reads": [0, 0]}
+    with pytest.raises(IntegrityError):
+        with write_transaction(engine) as conn:
+            _people(conn, KEYS[:1])
+            insert_facts(conn, "yammer_export", [DAY, DAY], KEYS[:2], counts)
+    assert _stored(engine) == []
+
+
+def test_columns_of_different_lengths_are_refused(engine):
+    with write_transaction(engine) as conn, pytest.raises(ValueError, match="lengths"):
+        insert_facts(conn, "yammer_export", [DAY], KEYS[:2],
+                     {"posts": [1, 1], "replies": [0, 0], "reactions": [0, 0], "reads": [0, 0]})
