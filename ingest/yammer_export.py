@@ -12,7 +12,7 @@ from typing import IO, Any, TypeVar, cast
 
 import pandas as pd
 import requests
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import BindParameter, Table, bindparam, func, select, update
 
 from errors import FatalSourceError, SkippableRecord, UptakeError
 from ingest import yammer_csv as ycsv
@@ -36,6 +36,14 @@ ACCOUNTS = cast(Table, Account.__table__)
 GROUPS = cast(Table, Group.__table__)
 MESSAGES = cast(Table, Message.__table__)
 MESSAGE_COLUMNS = tuple(c.name for c in MESSAGES.columns)
+# Lookups of thousands of ids: one expanding parameter, not a bound parameter built per id
+IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
+STORED_IDS = select(Message.message_id).where(
+    Message.platform == ycsv.PLATFORM, Message.message_id.in_(IDS)
+)
+SENDER_KEYS = select(Account.account_id, Account.person_key).where(
+    Account.platform == ycsv.PLATFORM, Account.account_id.in_(IDS)
+)
 
 
 class YammerExportSource:
@@ -237,11 +245,7 @@ class ExportLoad:
         last = dict(zip([ids[i] for i in kept], kept, strict=True))  # a repeated id: last wins
         stored: set[str] = set()
         for part in _batches(list(last), LOOKUP):
-            stored.update(self.conn.scalars(
-                select(Message.message_id).where(
-                    Message.platform == ycsv.PLATFORM, Message.message_id.in_(part)
-                )
-            ))
+            stored.update(self.conn.scalars(STORED_IDS, {"ids": part}))
         fresh = [i for mid, i in last.items() if mid not in stored]
         if len(fresh) == len(ids):  # every row new and once: the columns as they are
             self.writer.insert_columns(MESSAGES, columns)
@@ -255,11 +259,7 @@ class ExportLoad:
     def _resolve_senders(self, senders: dict[str, tuple[str, str]]) -> None:
         """Sender id → person key: a stored Yammer account, else the email, else the id."""
         for part in _batches(list(senders), LOOKUP):
-            found = self.conn.execute(
-                select(Account.account_id, Account.person_key).where(
-                    Account.platform == ycsv.PLATFORM, Account.account_id.in_(part)
-                )
-            )
+            found = self.conn.execute(SENDER_KEYS, {"ids": part})
             self.sender_keys.update(dict(found.all()))
         people, accounts = [], []
         now = _utcnow()

@@ -66,13 +66,14 @@ def _packed(
 ) -> dict[str, bytes | int] | None:
     """The blobs of the packed insert, or None when a value does not fit (then rows go one by
     one, and the database reports what is wrong with them)."""
-    if set(map(len, keys)) != {KEY_WIDTH} or not all(isinstance(d, dt.date) for d in days):
+    distinct = set(days)
+    if set(map(len, keys)) != {KEY_WIDTH} or any(type(d) is not dt.date for d in distinct):
         return None
     try:
         key_blob = "".join(keys).encode("ascii")
     except UnicodeEncodeError:
         return None
-    packed: dict[str, bytes | int] = {"keys": key_blob, "days": _day_blob(days)}
+    packed: dict[str, bytes | int] = {"keys": key_blob, "days": _day_blob(days, distinct)}
     for name in COUNTS:
         values = np.asarray(counts[name])
         if values.dtype.kind not in "iu" or (len(values) and values.min() < 0):
@@ -82,12 +83,12 @@ def _packed(
     return packed
 
 
-def _day_blob(days: Sequence[dt.date]) -> bytes:
+def _day_blob(days: Sequence[dt.date], distinct: set[dt.date]) -> bytes:
     """ISO dates end to end, each distinct day formatted once."""
-    distinct = {d: d.isoformat().encode("ascii") for d in set(days)}
-    if len(distinct) == 1:
-        return next(iter(distinct.values())) * len(days)
-    return b"".join(map(distinct.__getitem__, days))
+    text = {d: d.isoformat().encode("ascii") for d in distinct}
+    if len(text) == 1:
+        return next(iter(text.values())) * len(days)
+    return b"".join(map(text.__getitem__, days))
 
 
 def _digits(values: np.ndarray, width: int) -> bytes:

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Select, and_, delete, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Date,
+    Select,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
 
-from store.fact_insert import insert_facts
 from store.models import DailyActivity, Message
 
 SOURCE = "yammer_export"
+OFFSET_PROBE = dt.timedelta(hours=1)  # UTC offsets change at most once within this
 
 
 def local_days(utc_times: pd.Series, zone: ZoneInfo) -> pd.Series:
@@ -32,44 +44,109 @@ def rebuild_message_activity(
 
     Only messages sent by users count (`sender_type` user or empty; system messages ignored);
     a thread starter (`thread_id == id`) is a post, anything else a reply; deleted messages
-    still count on the day they were posted.
+    still count on the day they were posted. One INSERT … SELECT … GROUP BY: the database
+    counts, and no message row comes back to Python.
     """
     wanted = sorted(set(days)) if days is not None else None
     if wanted is not None and not wanted:
         return 0
-    raw = _messages(conn, platform, wanted)
+    counted = message_query(platform, wanted)
+    first, last = conn.execute(counted.with_only_columns(
+        func.min(Message.created_at), func.max(Message.created_at)
+    )).one()
     clear = delete(DailyActivity).where(DailyActivity.source == SOURCE)
     if wanted is not None:
-        clear = clear.where(DailyActivity.day.in_(wanted)) if len(wanted) < 500 else clear.where(
-            DailyActivity.day.between(wanted[0], wanted[-1])
-        )
-    frame = _person_days(raw, zone)
-    if wanted is None:  # days before the oldest kept message were purged (retention): keep them
-        if frame.empty:
-            return 0
-        clear = clear.where(DailyActivity.day >= frame["day"].min().date())
-    conn.execute(clear)
-    if frame.empty:
+        clear = clear.where(_among(DailyActivity.day, wanted))
+    elif first is None:
         return 0
+    else:  # days before the oldest kept message were purged (retention): keep them
+        clear = clear.where(DailyActivity.day >= _local(_as_datetime(first), zone).date())
+    conn.execute(clear)
+    if first is None:
+        return 0
+    day = local_day_sql(conn, zone, _as_datetime(first), _as_datetime(last)).label("day")
+    starts = case((Message.is_thread_starter, 1), else_=0)
+    grouped = counted.with_only_columns(
+        day, Message.person_key, func.sum(starts).label("posts"),
+        func.sum(1 - starts).label("replies"),
+    ).group_by(day, Message.person_key).subquery()
+    rows = select(
+        grouped.c.day, literal(SOURCE), grouped.c.person_key, grouped.c.posts,
+        grouped.c.replies, literal(0), literal(0),
+    )
     if wanted is not None:
-        keep = wanted if len(wanted) < 500 else _span(wanted)
-        frame = frame[frame["day"].isin(pd.DatetimeIndex(sorted(keep)))]
-    # (day, person_key) order: the fact table's key, so its B-tree pages fill one after another
-    facts = frame.groupby(["day", "person_key"])[["posts", "replies"]].sum().reset_index()
-    none = np.zeros(len(facts), dtype=np.int64)
-    return insert_facts(conn, SOURCE, _dates(facts["day"]), facts["person_key"].tolist(), {
-        "posts": facts["posts"].to_numpy(np.int64), "replies": facts["replies"].to_numpy(np.int64),
-        "reactions": none, "reads": none,
-    })
+        rows = rows.where(_among(grouped.c.day, wanted))
+    inserted = conn.execute(insert(DailyActivity).from_select(
+        ["day", "source", "person_key", "posts", "replies", "reactions", "reads"],
+        rows.order_by(grouped.c.day, grouped.c.person_key),  # the fact table's key order
+    ).execution_options(preserve_rowcount=True))  # an INSERT's count is not kept by default
+    return int(inserted.rowcount)
 
 
-def _messages(
-    conn: Connection, platform: str, wanted: list[dt.date] | None
-) -> list[tuple[str, Any, Any]]:
-    """(person_key, created_at, is_thread_starter) of the counted messages around `wanted`."""
-    # the driver's own tuples: SQLAlchemy's per-row result processing costs more than the query
-    query = message_query(platform, wanted)
-    return cast(list[tuple[str, Any, Any]], conn.execute(query).cursor.fetchall())
+def local_day_sql(
+    conn: Connection, zone: ZoneInfo, first: dt.datetime, last: dt.datetime
+) -> ColumnElement[Any]:
+    """SQL for the local date of `messages.created_at` (naive UTC) between `first` and `last`:
+    each stretch of one UTC offset of `zone` shifts the time by that offset."""
+    stretches = utc_offsets(zone, first, last)
+    *changes, (_, final) = stretches
+    shifted = [_shifted_date(conn, seconds) for _, seconds in stretches]
+    if not changes:
+        return shifted[0]
+    return case(
+        *((Message.created_at < until, shifted[i]) for i, (until, _) in enumerate(changes)),
+        else_=shifted[-1],
+    )
+
+
+def utc_offsets(
+    zone: ZoneInfo, first: dt.datetime, last: dt.datetime
+) -> list[tuple[dt.datetime | None, int]]:
+    """(until, seconds): the zone's UTC offset in seconds before each naive-UTC instant
+    `until` where it changes, from `first` to `last`; the final one's `until` is None."""
+    stretches: list[tuple[dt.datetime | None, int]] = []
+    at, current = first, _offset(zone, first)
+    while at < last:
+        step = min(at + OFFSET_PROBE, last)
+        if _offset(zone, step) != current:  # a change in (at, step]: find its exact second
+            lo, hi = at, step
+            while hi - lo > dt.timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                lo, hi = (mid, hi) if _offset(zone, mid) == current else (lo, mid)
+            changed = hi.replace(microsecond=0)
+            stretches.append((changed, current))
+            current = _offset(zone, changed)
+        at = step
+    stretches.append((None, current))
+    return stretches
+
+
+def _offset(zone: ZoneInfo, utc: dt.datetime) -> int:
+    offset = _local(utc, zone).utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
+
+
+def _local(utc: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    return utc.replace(tzinfo=dt.UTC).astimezone(zone)
+
+
+def _shifted_date(conn: Connection, seconds: int) -> ColumnElement[Any]:
+    """The date of created_at moved by `seconds`, in the connection's dialect."""
+    if conn.dialect.name == "sqlite":
+        return func.date(Message.created_at, f"{seconds:+d} seconds")
+    return cast(Message.created_at + literal(dt.timedelta(seconds=seconds)), Date)
+
+
+def _among(column: Any, wanted: list[dt.date]) -> ColumnElement[bool]:
+    """`column` is one of the wanted days (a long list: any day of their span)."""
+    if len(wanted) < 500:
+        return column.in_(wanted)
+    return column.between(wanted[0], wanted[-1])
+
+
+def _as_datetime(value: Any) -> dt.datetime:
+    """A stored time (SQLite aggregates come back as text)."""
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value  # type: ignore[no-any-return]
 
 
 def message_query(
@@ -93,29 +170,3 @@ def message_query(
         Message.platform.concat("") == platform,
         and_(Message.created_at >= lo, Message.created_at < hi),
     )
-
-
-def _person_days(raw: list[tuple[str, Any, Any]], zone: ZoneInfo) -> pd.DataFrame:
-    """One row per message: person_key, local day (midnight, naive), posts and replies (0/1)."""
-    if not raw:
-        return pd.DataFrame({"person_key": [], "day": pd.DatetimeIndex([]), "posts": [],
-                             "replies": []})
-    keys, created, starter = zip(*raw, strict=True)
-    stamps = pd.DatetimeIndex(pd.to_datetime(list(created)))
-    day = stamps.tz_localize("UTC").tz_convert(str(zone)).tz_localize(None).normalize()
-    started = np.asarray(starter, dtype=bool)
-    return pd.DataFrame({
-        "person_key": keys, "day": day,
-        "posts": started.astype(np.int64), "replies": (~started).astype(np.int64),
-    })
-
-
-def _dates(days: pd.Series) -> list[dt.date]:
-    """Python dates of midnight timestamps, converted once per distinct day."""
-    codes, distinct = pd.factorize(days)
-    return cast(list[dt.date], np.array([d.date() for d in distinct], dtype=object)[codes].tolist())
-
-
-def _span(days: list[dt.date]) -> set[dt.date]:
-    first, last = days[0], days[-1]
-    return {first + dt.timedelta(days=i) for i in range((last - first).days + 1)}

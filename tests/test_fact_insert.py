@@ -65,6 +65,17 @@ def test_values_the_blobs_cannot_hold_go_row_by_row(engine):
     ]
 
 
+def test_a_datetime_for_a_day_goes_row_by_row(engine, monkeypatch):
+    from store import fact_insert
+
+    sent = []
+    monkeypatch.setattr(fact_insert, "insert_columns", lambda conn, table, cols: sent.append(cols))
+    counts = {"posts": [1], "replies": [0], "reactions": [0], "reads": [0]}
+    with write_transaction(engine) as conn:
+        insert_facts(conn, "yammer_export", [dt.datetime(2026, 3, 29, 12)], KEYS[:1], counts)
+    assert [c["day"] for c in sent] == [[dt.datetime(2026, 3, 29, 12)]]  # not packed as text
+
+
 @BACKENDS
 def test_an_unknown_person_fails_the_whole_insert(engine):
     counts = {"posts": [1, 1], "replies": [0, 0], "reactions": [0, 0], "reads": [0, 0]}

@@ -76,3 +76,43 @@ def test_sqlite_reads_a_span_through_the_created_at_index(engine):
     assert [row[3] for row in plan] == [
         "SEARCH messages USING INDEX ix_messages_created_at (created_at>? AND created_at<?)"
     ]
+
+
+def test_utc_offsets_change_at_the_exact_second():
+    from zoneinfo import ZoneInfo
+
+    from store.message_activity import utc_offsets
+
+    at = dt.datetime
+    # Paris: CET (+1 h) until 2026-03-29 01:00 UTC, CEST (+2 h) until 2026-10-25 01:00 UTC
+    assert utc_offsets(ZoneInfo("Europe/Paris"), at(2026, 1, 1), at(2026, 12, 31)) == [
+        (at(2026, 3, 29, 1), 3600), (at(2026, 10, 25, 1), 7200), (None, 3600)
+    ]
+    # Lord Howe moves by half an hour: +10:30 until 2026-10-04 02:00 local (15:30 UTC)
+    assert utc_offsets(ZoneInfo("Australia/Lord_Howe"), at(2026, 9, 1), at(2026, 10, 31)) == [
+        (at(2026, 10, 3, 15, 30), 37800), (None, 39600)
+    ]
+    assert utc_offsets(ZoneInfo("UTC"), at(2026, 9, 1), at(2026, 9, 1)) == [(None, 0)]
+
+
+@BACKENDS
+def test_a_whole_rebuild_counts_each_side_of_both_clock_changes(engine, settings):
+    settings.timezone = "Europe/Paris"
+    at = dt.datetime
+    with write_transaction(engine) as conn:
+        upsert(conn, Person.__table__, [{"person_key": ANA, "created_at": at(2026, 1, 1)}])
+        upsert(conn, Message.__table__, [
+            _message("1", "1", ANA, at(2026, 3, 28, 22, 59, 59)),  # 23:59:59 CET, the 28th
+            _message("2", "1", ANA, at(2026, 3, 28, 23, 0)),  # 00:00 CET, the 29th
+            _message("3", "3", ANA, at(2026, 10, 24, 21, 59, 59)),  # 23:59:59 CEST, the 24th
+            _message("4", "3", ANA, at(2026, 10, 24, 22, 0)),  # 00:00 CEST, the 25th
+            _message("5", "5", ANA, at(2026, 10, 25, 22, 59)),  # 23:59 CET, the 25th
+            _message("6", "5", ANA, at(2026, 10, 25, 23, 0)),  # 00:00 CET, the 26th
+        ])
+        assert rebuild_message_activity(conn, settings.zone) == 5  # person-days
+    day = dt.date
+    assert _facts(engine) == {
+        (ANA, day(2026, 3, 28)): (1, 0), (ANA, day(2026, 3, 29)): (0, 1),
+        (ANA, day(2026, 10, 24)): (1, 0), (ANA, day(2026, 10, 25)): (1, 1),
+        (ANA, day(2026, 10, 26)): (0, 1),
+    }
