@@ -85,11 +85,13 @@ class GraphActivitySource:
         self._stored.forget()
         days = self._file_days() if self.path is not None else self._api_days()
         files = [where for _, where in days if where is not None]
-        self._ahead = ReportsAhead(not self.settings.privacy.pseudonymise) if files else None
+        self._ahead = (
+            ReportsAhead(not self.settings.privacy.pseudonymise, self._keys) if files else None
+        )
         try:
-            for day, where in days:
+            for i, (day, where) in enumerate(days):
                 if self._ahead is not None and where is not None:
-                    self._ahead.queue(files[files.index(where):][:AHEAD + 1])
+                    self._ahead.queue(files[i:i + AHEAD + 1])  # every day has a file here
                 target = str(where) if where else f"date={day}"
                 yield Window(target=target, start=str(day), end=str(day), payload=(day, where))
         finally:
@@ -101,7 +103,10 @@ class GraphActivitySource:
         """Replace the source's facts of day D with one report; the cursor becomes D."""
         day, path = window.payload
         if path is not None:
-            parsed = self._ahead.take(path) if self._ahead is not None else None
+            parsed = None
+            if self._ahead is not None:
+                self._ahead.identity = writer.identity  # later files' keys are looked up ahead
+                parsed = self._ahead.take(path)
             load_report(path, day, writer, path.name, self._keys, self._stored, parsed)
             self._cursor = max(day, self._cursor) if self._cursor else day
             return self._cursor.isoformat()
@@ -180,8 +185,10 @@ class ReportsAhead:
     """Report files parsed in a thread while the one before is written (the SQLite insert
     leaves the GIL free meanwhile); a parse error is raised when its window takes it."""
 
-    def __init__(self, with_names: bool):
+    def __init__(self, with_names: bool, keys: UpnKeys):
         self.with_names = with_names
+        self.keys = keys
+        self.identity: Identity | None = None  # known once the first window runs
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uptake-graph-parse")
         self._parsed: dict[Path, Future[Parsed]] = {}
 
@@ -190,7 +197,7 @@ class ReportsAhead:
         for path in paths:
             if path not in self._parsed:
                 self._parsed[path] = self._pool.submit(
-                    parse_report, path, path.name, self.with_names
+                    parse_report, path, path.name, self.with_names, self.keys, self.identity
                 )
 
     def take(self, path: Path) -> Parsed | None:
@@ -260,6 +267,7 @@ class Batch(NamedTuple):
     posted: np.ndarray  # int64
     liked: np.ndarray
     read: np.ndarray
+    keys: list[str] | None = None  # the person key of each UPN, when already looked up
 
 
 class Parsed(NamedTuple):
@@ -268,6 +276,7 @@ class Parsed(NamedTuple):
     cols: Columns
     batch: Batch | None  # None: read the file row by row
     with_names: bool
+    identity: Identity | None = None  # the identity that made `batch.keys`
 
 
 def load_report(
@@ -291,8 +300,15 @@ def load_report(
     writer.after_commit(load.committed)
 
 
-def parse_report(path: Path, name: str, with_names: bool) -> Parsed:
-    """Read and check a report file; needs no store, so it can run ahead in a thread."""
+def parse_report(
+    path: Path,
+    name: str,
+    with_names: bool,
+    keys: UpnKeys | None = None,
+    identity: Identity | None = None,
+) -> Parsed:
+    """Read and check a report file, and look its UPNs' keys up when given `keys` and
+    `identity`; needs no store, so it can run ahead in a thread."""
     with open(path, "rb") as raw:
         text = decode_stream(raw)
         header, _ = read_rows(text, name, REQUIRED)
@@ -300,7 +316,12 @@ def parse_report(path: Path, name: str, with_names: bool) -> Parsed:
         if not with_names:  # display names are never stored: not read either
             cols = cols._replace(name=None)
         columns = _regular_frame(text, cols)
-    return Parsed(cols, None if columns is None else _frame_batch(columns, cols), with_names)
+    if columns is None:
+        return Parsed(cols, None, with_names)
+    batch = _frame_batch(columns, cols)
+    if keys is None or identity is None:
+        return Parsed(cols, batch, with_names)
+    return Parsed(cols, batch._replace(keys=keys.of(batch.upns, identity)), with_names, identity)
 
 
 def _batches(
@@ -312,7 +333,8 @@ def _batches(
         parsed = parse_report(path, name, with_names)
     if parsed.batch is not None:
         writer.read(len(parsed.batch.upns))
-        yield parsed.batch
+        same = parsed.identity is writer.identity
+        yield parsed.batch if same else parsed.batch._replace(keys=None)
         return
     with open(path, "rb") as raw:  # irregular: again from the top, row by row
         _, rows = read_rows(decode_stream(raw), name, REQUIRED)
@@ -451,7 +473,9 @@ class DayLoad:
 
     def add(self, batch: Batch) -> None:
         """Write one batch: people and accounts first seen, then the facts (last row wins)."""
-        row_keys = self.keys.of(batch.upns, self.writer.identity)
+        row_keys = batch.keys if batch.keys is not None else self.keys.of(
+            batch.upns, self.writer.identity
+        )
         distinct = set(row_keys)
         self.concealed |= distinct & self.keys.hidden
         self.writer.save_people(self._people(batch, row_keys, distinct))
@@ -513,8 +537,9 @@ def _write_facts(
 
 def _counts(batch: Batch, at: list[int]) -> dict[str, Counts]:
     """The counts of the active rows at `at`, by fact column."""
-    return {"posts": batch.posted[at], "replies": np.zeros(len(at), dtype=np.int64),
-            "reactions": batch.liked[at], "reads": batch.read[at]}
+    rows = np.asarray(at, dtype=np.intp)
+    return {"posts": batch.posted[rows], "replies": np.zeros(len(rows), dtype=np.int64),
+            "reactions": batch.liked[rows], "reads": batch.read[rows]}
 
 
 def _account(key: str, now: dt.datetime) -> dict[str, Any]:

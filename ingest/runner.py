@@ -201,7 +201,7 @@ def run_source(
 ) -> list[RunResult]:
     """Run every due window of `source`, each in its own transaction; stop at the first failure.
 
-    The source's lease (`ingest:<name>`) is held throughout and renewed after each window: a
+    The source's lease (`ingest:<name>`) is held throughout and renewed by each window: a
     second run of the same source raises LockHeld at once. Runs of different sources proceed
     together; on SQLite (one writer) their windows take turns.
     """
@@ -211,8 +211,7 @@ def run_source(
     with hold_lock(engine, lease, ttl_s):
         _abandon_stale_runs(engine, source.name)
         for window in _due_windows(engine, source):
-            results.append(run_window(engine, settings, source, window, identity))
-            renew(engine, lease, ttl_s)
+            results.append(run_window(engine, settings, source, window, identity, (lease, ttl_s)))
     return results
 
 
@@ -226,9 +225,15 @@ def _due_windows(engine: Engine, source: Source) -> Iterator[Window]:
 
 
 def run_window(
-    engine: Engine, settings: Settings, source: Source, window: Window, identity: Identity
+    engine: Engine,
+    settings: Settings,
+    source: Source,
+    window: Window,
+    identity: Identity,
+    lease: tuple[str, int] | None = None,
 ) -> RunResult:
-    """Ingest one window: everything it read is committed, or nothing is; always logs a run."""
+    """Ingest one window: everything it read is committed, or nothing is; always logs a run.
+    The `(name, ttl_s)` lease held for the run is renewed when the window commits."""
     result = RunResult(source=source.name, target=window.target, status="running")
     run_id = _start_run(engine, source.name, window)
     started = time.perf_counter()
@@ -243,6 +248,8 @@ def run_window(
             result.status = "success"
             result.duration_s = time.perf_counter() - started
             _finish_run(conn, run_id, result)
+            if lease is not None:
+                renew(conn, *lease)
     except BaseException as exc:
         result.status = "failed"
         result.error = _reason(exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from typing import cast
 
@@ -15,12 +16,18 @@ from store.upsert import insert_columns
 FACTS = cast(Table, DailyActivity.__table__)
 KEY_WIDTH = 64  # every person key is a hex HMAC-SHA256
 DAY_WIDTH = 10  # YYYY-MM-DD, as SQLAlchemy stores a Date on SQLite
+LOOKUP_WIDTH = 4  # counts below 10**LOOKUP_WIDTH are written through a table of digits
 COUNTS = ("posts", "replies", "reactions", "reads")
 Counts = Sequence[int] | np.ndarray
 
 
 def _cell(blob: str, width: str) -> str:
     return f"CAST(substr(:{blob}, n * {width} + 1, {width}) AS TEXT)"
+
+
+def _count(k: int) -> str:
+    """The k-th count of row n: each row's counts sit side by side, `:width` digits each."""
+    return f"CAST(substr(:counts, n * :row_width + {k} * :width + 1, :width) AS INTEGER)"
 
 
 # The driver's executemany binds every row's values in Python, holding the GIL between rows;
@@ -31,7 +38,7 @@ SQLITE_PACKED = f"""
 WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n + 1 < :rows)
 INSERT INTO daily_activity (day, source, person_key, {", ".join(COUNTS)})
 SELECT {_cell("days", str(DAY_WIDTH))}, :source, {_cell("keys", str(KEY_WIDTH))},
-       {", ".join(f"CAST({_cell(c, f':{c}_width')} AS INTEGER)" for c in COUNTS)}
+       {", ".join(_count(k) for k in range(len(COUNTS)))}
 FROM i
 ORDER BY 1, 3
 """
@@ -73,14 +80,12 @@ def _packed(
         key_blob = "".join(keys).encode("ascii")
     except UnicodeEncodeError:
         return None
-    packed: dict[str, bytes | int] = {"keys": key_blob, "days": _day_blob(days, distinct)}
-    for name in COUNTS:
-        values = np.asarray(counts[name])
-        if values.dtype.kind not in "iu" or (len(values) and values.min() < 0):
-            return None
-        width = len(str(int(values.max())))
-        packed[name], packed[f"{name}_width"] = _digits(values.astype(np.int64), width), width
-    return packed
+    values = np.column_stack([np.asarray(counts[name]) for name in COUNTS])
+    if values.dtype.kind not in "iu" or values.min() < 0:
+        return None
+    width = len(str(int(values.max())))
+    return {"keys": key_blob, "days": _day_blob(days, distinct), "width": width,
+            "row_width": width * len(COUNTS), "counts": _digits(values.astype(np.int64), width)}
 
 
 def _day_blob(days: Sequence[dt.date], distinct: set[dt.date]) -> bytes:
@@ -92,6 +97,16 @@ def _day_blob(days: Sequence[dt.date], distinct: set[dt.date]) -> bytes:
 
 
 def _digits(values: np.ndarray, width: int) -> bytes:
-    """Non-negative integers as zero-padded ASCII digits of `width` each, end to end."""
+    """Non-negative integers as zero-padded ASCII digits of `width` each, row after row."""
+    if width <= LOOKUP_WIDTH:  # counts are small: a table lookup instead of divisions
+        return _digit_table(width)[values].tobytes()
     powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
-    return ((values[:, None] // powers) % 10 + ord("0")).astype(np.uint8).tobytes()
+    return ((values[..., None] // powers) % 10 + ord("0")).astype(np.uint8).tobytes()
+
+
+@functools.cache
+def _digit_table(width: int) -> np.ndarray:
+    """Row i: the ASCII digits of i, zero-padded to `width`."""
+    return np.frombuffer(
+        b"".join(b"%0*d" % (width, i) for i in range(10**width)), dtype=np.uint8
+    ).reshape(-1, width)

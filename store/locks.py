@@ -81,15 +81,15 @@ def _lock_row(conn: Connection, name: str) -> Row[str, dt.datetime] | None:
     ).one_or_none()
 
 
-def renew(engine: Engine, name: str, ttl_s: int) -> None:
-    """Extend our lease by `ttl_s` from now, so a long run is not taken for abandoned."""
+def renew(conn: Connection, name: str, ttl_s: int) -> None:
+    """Extend our lease by `ttl_s` from now, so a long run is not taken for abandoned; in the
+    caller's write transaction (a window's own: one commit fewer per window)."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    with write_transaction(engine) as conn:
-        conn.execute(
-            update(Lock)
-            .where(Lock.name == name, Lock.holder == holder_id())
-            .values(expires_at=now + dt.timedelta(seconds=ttl_s))
-        )
+    conn.execute(
+        update(Lock)
+        .where(Lock.name == name, Lock.holder == holder_id())
+        .values(expires_at=now + dt.timedelta(seconds=ttl_s))
+    )
 
 
 def release(engine: Engine, name: str) -> None:

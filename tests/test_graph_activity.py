@@ -175,9 +175,9 @@ def test_files_parsed_ahead_fail_in_their_own_window(engine, settings, tmp_path,
     parsed_in = {}
     real = graph_activity.parse_report
 
-    def recorded(path, name, with_names):
+    def recorded(path, name, *args):
         parsed_in[name] = threading.current_thread().name
-        return real(path, name, with_names)
+        return real(path, name, *args)
 
     monkeypatch.setattr(graph_activity, "parse_report", recorded)
     folder = tmp_path / "reports"
@@ -190,6 +190,33 @@ def test_files_parsed_ahead_fail_in_their_own_window(engine, settings, tmp_path,
     assert {day for _, day in facts(engine)} == {dt.date(2026, 3, 1)}
     assert read_cursor(engine, "graph-yammer-activity") == "2026-03-01"
     assert parsed_in["r-2026-03-02.csv"].startswith("uptake-graph-parse")
+
+
+@BACKENDS
+def test_keys_looked_up_ahead_are_those_of_the_run(engine, settings, tmp_path, monkeypatch):
+    import threading
+
+    from ingest.graph_activity import UpnKeys
+
+    looked_up_in = set()
+    real_of = UpnKeys.of
+
+    def of(self, upns, identity):
+        looked_up_in.add(threading.current_thread().name.split("_")[0])
+        return real_of(self, upns, identity)
+
+    monkeypatch.setattr(UpnKeys, "of", of)
+    folder = tmp_path / "reports"
+    regular = "\r\n".join(r for r in REPORT.split("\r\n") if "carol" not in r)
+    for day in (1, 2, 3, 4):
+        write(folder, f"r-2026-03-0{day}.csv", regular)
+    other = Identity(b"another-key", pseudonymise=True)  # not the settings' key
+    run_source(engine, settings, GraphActivitySource(settings, path=folder), other)
+    with engine.connect() as conn:
+        stored = set(conn.scalars(select(DailyActivity.person_key)))
+    assert stored == {other.person_key("alice@contoso.com"), other.person_key("dave@contoso.com"),
+                      other.concealed_key(HIDDEN)}
+    assert looked_up_in == {"MainThread", "uptake-graph-parse"}  # the first files: not ahead
 
 
 @BACKENDS
