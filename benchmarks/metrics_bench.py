@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.memory import high_water_kb
+
 ROOT = Path(__file__).resolve().parents[1]
 DAYS = 365
 START = dt.date(2025, 1, 1)
@@ -183,14 +185,6 @@ def measure(config: str, what: str) -> dict[str, Any]:
     # (sampled), or this process's own when that is higher
     return {"seconds": round(seconds, 3), "peak_mb": round(max(own, sampler.peak_mb), 1),
             "note": note}
-
-
-def high_water_kb() -> int:
-    """This process's peak resident memory (VmHWM), in kB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
 
 
 class TreePeak(threading.Thread):
