@@ -52,6 +52,54 @@ GROUP BY d.person_key
 """
 
 
+# Counted messages (what store.message_activity counts) as integers: canonical digit thread
+# ids (flagged), people.rowid (0: no person), microseconds since 1970 (whole seconds parsed
+# apart: SQLite's own time functions round to milliseconds) and the starter flag.
+SQLITE_MESSAGES = """
+SELECT CAST(CAST(m.thread_id AS INTEGER) AS TEXT) = m.thread_id,
+       CAST(m.thread_id AS INTEGER),
+       coalesce(p.rowid, 0),
+       CAST(strftime('%s', substr(m.created_at, 1, 19)) AS INTEGER) * 1000000
+         + CAST(substr(m.created_at, 21, 6) AS INTEGER),
+       m.is_thread_starter
+FROM messages m LEFT JOIN people p ON p.person_key = m.person_key
+WHERE (m.sender_type IS NULL OR m.sender_type = 'user')
+  AND (m.message_type IS NULL OR m.message_type != 'system')
+  AND m.created_at >= ? AND m.created_at < ?
+"""
+
+
+def sqlite_messages(
+    conn: Connection, index: pd.Index, lo: dt.datetime, hi: dt.datetime
+) -> pd.DataFrame | None:
+    """Counted messages created in [lo, hi) (naive UTC) as thread_id (int64), pid (int32, -1:
+    not in `index`), created_at and is_starter; None when a thread id is not plain digits
+    (the caller reads them as text then)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    # stored as SQLAlchemy writes DATETIME on SQLite: the bounds compare as text alike
+    bounds = (lo.isoformat(" ", "microseconds"), hi.isoformat(" ", "microseconds"))
+    cursor = raw.execute(SQLITE_MESSAGES, bounds)
+    tables = []
+    while rows := cursor.fetchmany(FETCH):
+        table = np.array(rows, dtype=np.int64)
+        if not table[:, 0].all():
+            cursor.close()
+            return None
+        tables.append(table[:, 1:])
+    cursor.close()
+    table = np.concatenate(tables) if tables else np.zeros((0, 4), dtype=np.int64)
+    to_pid = _sqlite_pids(raw, index)
+    rowids = table[:, 1]
+    pids = np.where(rowids < len(to_pid), to_pid[np.minimum(rowids, len(to_pid) - 1)], -1)
+    return pd.DataFrame({
+        "thread_id": table[:, 0],
+        "pid": pids.astype(np.int32),
+        "created_at": pd.to_datetime(table[:, 2], unit="us"),
+        "is_starter": table[:, 3].astype(bool),
+    })
+
+
 class ActivityRead:
     """A read of the daily_activity rows in [start, end] as (pid, day number, int16 counts):
     every row, or before `complete_from` only those that engage (posts, replies, reactions).

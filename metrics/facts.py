@@ -21,7 +21,7 @@ from metrics.calendar import (
     local_day_numbers,
     parse_days,
 )
-from metrics.factload import ActivityRead, rows_frame
+from metrics.factload import ActivityRead, rows_frame, sqlite_messages
 from metrics.membership import Membership
 from settings import Settings
 from store.models import (
@@ -406,19 +406,28 @@ def _load_messages(
     lo = dt.datetime.combine(start - dt.timedelta(days=1), dt.time())
     hi = dt.datetime.combine(end + dt.timedelta(days=2), dt.time())
     first, last = day_number(start), day_number(end)
-    result = conn.execute(_MESSAGES.where(and_(Message.created_at >= lo, Message.created_at < hi)))
-    cursor = result.cursor  # the driver's tuples: SQLAlchemy's per-row work costs more here
-    parts = [
-        part[(part["day"] >= first) & (part["day"] <= last)]
-        for rows in iter(lambda: cursor.fetchmany(MESSAGE_CHUNK), [])
-        if len(part := _message_frame(rows, index, zone))
-    ]
-    result.close()
-    if not parts:
+    numbers = sqlite_messages(conn, index, lo, hi) if conn.dialect.name == "sqlite" else None
+    if numbers is not None:  # SQLite turned every row into numbers: no object per value
+        numbers["day"] = local_day_numbers(numbers["created_at"], zone)
+        parts = [numbers[(numbers["day"] >= first) & (numbers["day"] <= last)]]
+    else:
+        result = conn.execute(
+            _MESSAGES.where(and_(Message.created_at >= lo, Message.created_at < hi))
+        )
+        cursor = result.cursor  # the driver's tuples: SQLAlchemy's per-row work costs more
+        parts = [
+            part[(part["day"] >= first) & (part["day"] <= last)]
+            for rows in iter(lambda: cursor.fetchmany(MESSAGE_CHUNK), [])
+            if len(part := _message_frame(rows, index, zone))
+        ]
+        result.close()
+    if not parts or not sum(map(len, parts)):
         return _no_messages()
     frame = pd.concat(parts, ignore_index=True)
     started = set(frame.loc[frame["is_starter"], "thread_id"])
-    missing = sorted(set(frame.loc[~frame["is_starter"], "thread_id"].dropna()) - started)
+    # thread ids as stored (text), also when read as numbers
+    missing = sorted({str(t) for t in frame.loc[~frame["is_starter"], "thread_id"].dropna()}
+                     - {str(t) for t in started})
     for chunk in range(0, len(missing), 500):
         older = _message_frame(conn.execute(_MESSAGES.where(
             Message.is_thread_starter.is_(True), Message.thread_id.in_(missing[chunk:chunk + 500])

@@ -144,3 +144,71 @@ def test_a_failed_postgresql_read_raises_in_the_caller(
     monkeypatch.setattr(factload, "_postgres", broken)
     with pytest.raises(RuntimeError, match="server went away"):
         _read(engine, (-1, 0))
+
+
+def _messages_store(engine: Engine, thread_ids: tuple[str, str]) -> None:
+    from store.models import Message
+
+    now = dt.datetime(2026, 3, 1)
+    first, second = thread_ids
+    row = {"platform": "yammer", "replied_to_id": None, "group_id": "g", "sender_account_id": "1",
+           "sender_type": "user", "message_type": "update", "in_private_group": False,
+           "in_private_conversation": False, "deleted_at": None}
+    with write_transaction(engine) as conn:
+        conn.execute(Person.__table__.insert(), [
+            {"person_key": key, "matched": True, "created_at": now} for key in ("a", "b", "x")])
+        conn.execute(Message.__table__.insert(), [
+            # a thread started before the range, answered in it
+            {**row, "message_id": first, "thread_id": first, "person_key": "a",
+             "is_thread_starter": True, "created_at": dt.datetime(2026, 2, 20, 9)},
+            {**row, "message_id": "31", "thread_id": first, "person_key": "b",
+             "is_thread_starter": False, "created_at": dt.datetime(2026, 3, 2, 22, 59, 59, 999999)},
+            {**row, "message_id": "35", "thread_id": first, "person_key": "b",  # the 3rd in Paris
+             "is_thread_starter": False, "created_at": dt.datetime(2026, 3, 2, 23)},
+            {**row, "message_id": second, "thread_id": second, "person_key": "x",  # not indexed
+             "is_thread_starter": True, "created_at": dt.datetime(2026, 3, 2, 8, 0, 0, 5)},
+            {**row, "message_id": "33", "thread_id": second, "person_key": None,  # no person
+             "is_thread_starter": False, "created_at": dt.datetime(2026, 3, 2, 9)},
+            {**row, "message_id": "34", "thread_id": second, "person_key": "a",  # not counted
+             "sender_type": "system", "is_thread_starter": False,
+             "created_at": dt.datetime(2026, 3, 2, 10)},
+        ])
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlite_reads_messages_as_numbers_as_the_text_path_does(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from metrics import facts
+
+    _messages_store(engine, ("17", "32"))
+    index, zone = pd.Index(["b", "a"]), ZoneInfo("Europe/Paris")
+    with engine.connect() as conn:
+        numbers = facts._load_messages(conn, index, zone, DAY, DAY)
+        monkeypatch.setattr(facts, "sqlite_messages", lambda *args: None)
+        text = facts._load_messages(conn, index, zone, DAY, DAY)
+    pd.testing.assert_frame_equal(numbers, text)
+    # the earlier starter comes along; 23:00 UTC on the 2nd is the 3rd in Paris: out
+    assert numbers["pid"].tolist() == [1, -1, -1, 0]
+    assert numbers["thread_id"].tolist() == [17, 32, 32, 17]
+    assert numbers["created_at"].tolist() == [
+        pd.Timestamp("2026-02-20 09:00"), pd.Timestamp("2026-03-02 08:00:00.000005"),
+        pd.Timestamp("2026-03-02 09:00"), pd.Timestamp("2026-03-02 22:59:59.999999"),
+    ]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_thread_ids_that_are_not_plain_digits_are_read_as_text(engine: Engine) -> None:
+    from zoneinfo import ZoneInfo
+
+    from metrics import facts
+    from metrics.factload import sqlite_messages
+
+    _messages_store(engine, ("17", "032"))  # a leading zero: not the integer's text
+    with engine.connect() as conn:
+        lo, hi = dt.datetime(2026, 2, 1), dt.datetime(2026, 4, 1)
+        assert sqlite_messages(conn, pd.Index(["a"]), lo, hi) is None
+        frame = facts._load_messages(conn, pd.Index(["b", "a"]), ZoneInfo("UTC"), DAY, DAY)
+    assert len(frame) == 5  # both threads, the earlier starter included (UTC: 23:00 is in)
