@@ -100,6 +100,39 @@ def sqlite_messages(
     })
 
 
+# Roster attribute rows with the person as people.rowid, the attribute as its position in
+# the names given (CASE … WHEN ? …) and the snapshot as a day number: only the value is text.
+SQLITE_ATTRIBUTES = """
+SELECT p.rowid, CASE a.attribute {whens} ELSE -1 END,
+       CAST(julianday(a.valid_from) - 2440587.5 AS INTEGER), a.value
+FROM person_attributes a JOIN people p ON p.person_key = a.person_key
+"""
+
+
+def sqlite_attributes(
+    conn: Connection, index: pd.Index, names: Sequence[str]
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Every roster attribute row as (pid, position in `names`, valid_from day number, value),
+    FETCH rows at a time; people not in `index` left out."""
+    if not names:  # the names come from the table: no names, no rows
+        return
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    to_pid = _sqlite_pids(raw, index)
+    sql = SQLITE_ATTRIBUTES.format(whens=" ".join(f"WHEN ? THEN {i}" for i in range(len(names))))
+    cursor = raw.execute(sql, tuple(names))
+    try:
+        while rows := cursor.fetchmany(FETCH):
+            rowid, name, day, value = zip(*rows, strict=True)
+            rowids = np.array(rowid, dtype=np.int64)
+            pids = np.where(rowids < len(to_pid), to_pid[np.minimum(rowids, len(to_pid) - 1)], -1)
+            keep = pids >= 0
+            yield (pids[keep], np.array(name, dtype=np.int64)[keep],
+                   np.array(day, dtype=np.int64)[keep], np.array(value, dtype=object)[keep])
+    finally:
+        cursor.close()
+
+
 class ActivityRead:
     """A read of the daily_activity rows in [start, end] as (pid, day number, int16 counts):
     every row, or before `complete_from` only those that engage (posts, replies, reactions).

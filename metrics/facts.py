@@ -21,7 +21,7 @@ from metrics.calendar import (
     local_day_numbers,
     parse_days,
 )
-from metrics.factload import ActivityRead, rows_frame, sqlite_messages
+from metrics.factload import ActivityRead, rows_frame, sqlite_attributes, sqlite_messages
 from metrics.membership import Membership
 from settings import Settings
 from store.models import (
@@ -339,15 +339,13 @@ def _attribute_rows(
     """
     values: dict[Any, int] = {}
     parts: list[tuple[np.ndarray, ...]] = []
-    for keys, names, days, cells in _attribute_batches(conn, snapshots, attributes, every):
-        pid = index.get_indexer(np.asarray(keys, dtype=object)).astype(np.int64)
-        keep = pid >= 0
-        parts.append((
-            pid[keep],
-            pd.Index(attributes).get_indexer(np.asarray(names, dtype=object))[keep],
-            np.searchsorted(snapshots, days)[keep],
-            _global_codes(clean_values(pd.Series(cells, dtype=object)), values)[keep],
-        ))
+    if every and conn.dialect.name == "sqlite":  # people and names arrive as numbers
+        batches = sqlite_attributes(conn, index, attributes)
+    else:
+        batches = _coded(_attribute_batches(conn, snapshots, attributes, every), index, attributes)
+    for pid, code, days, cells in batches:
+        parts.append((pid, code, np.searchsorted(snapshots, days),
+                      _global_codes(clean_values(pd.Series(cells, dtype=object)), values)))
     pids, codes, snaps, value_codes = (
         np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
         for i in range(4)
@@ -356,6 +354,18 @@ def _attribute_rows(
     value_labels = np.array([*values, None], dtype=object)  # code -1 (missing) → None
     return pd.DataFrame({"pid": pids, "attribute": name_labels[codes], "snap": snaps,
                          "value": value_labels[value_codes]})
+
+
+def _coded(
+    batches: Iterator[tuple[Any, Any, np.ndarray, Any]], index: pd.Index, names: tuple[str, ...]
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, Any]]:
+    """Batches of person keys and attribute names as (pid, name position, days, values);
+    people not in `index` left out."""
+    for keys, attributes, days, cells in batches:
+        pid = index.get_indexer(np.asarray(keys, dtype=object)).astype(np.int64)
+        keep = pid >= 0
+        code = pd.Index(names).get_indexer(np.asarray(attributes, dtype=object))
+        yield pid[keep], code[keep], np.asarray(days)[keep], np.asarray(cells, dtype=object)[keep]
 
 
 def _attribute_batches(

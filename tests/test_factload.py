@@ -212,3 +212,31 @@ def test_thread_ids_that_are_not_plain_digits_are_read_as_text(engine: Engine) -
         assert sqlite_messages(conn, pd.Index(["a"]), lo, hi) is None
         frame = facts._load_messages(conn, pd.Index(["b", "a"]), ZoneInfo("UTC"), DAY, DAY)
     assert len(frame) == 5  # both threads, the earlier starter included (UTC: 23:00 is in)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlite_reads_the_roster_as_numbers_as_the_text_path_does(
+    engine: Engine, settings, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from metrics import facts
+    from store.models import Person as People
+    from tests import engagement_org as org
+
+    settings.timezone = org.ZONE
+    org.build(engine, settings, tmp_path / "org")
+    with engine.connect() as conn:
+        keys = sorted(conn.execute(People.__table__.select()).scalars())
+        index = pd.Index(keys[1:])  # someone not in the index: left out by both paths
+        snapshots = np.array(sorted(facts.day_number(d) for d in conn.execute(
+            facts.select(facts.RosterSnapshot.as_of)).scalars()), dtype=np.int64)
+        names = facts._attribute_names(conn)
+        numbers = facts._attribute_rows(conn, index, snapshots, names, every=True)
+        monkeypatch.setattr(facts, "sqlite_attributes", lambda conn, index, names: facts._coded(
+            facts._attribute_batches(conn, snapshots, names, True), index, names))
+        text = facts._attribute_rows(conn, index, snapshots, names, every=True)
+
+    def ordered(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.sort_values(["pid", "attribute", "snap"]).reset_index(drop=True)
+
+    assert len(numbers) > 20 and len(snapshots) > 1 and len(names) > 2
+    pd.testing.assert_frame_equal(ordered(numbers), ordered(text))
