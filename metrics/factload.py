@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from metrics import split_read
-from store.fact_rows import day_span, estimated_fact_rows, middle_day
+from store.fact_rows import day_span, estimated_rows, middle_day
 
 CAP = 32767  # counts above this per person-day and kind are capped (flags are unaffected)
 BITS = 15
@@ -79,22 +79,15 @@ def sqlite_messages(
     assert raw is not None
     # stored as SQLAlchemy writes DATETIME on SQLite: the bounds compare as text alike
     bounds = (lo.isoformat(" ", "microseconds"), hi.isoformat(" ", "microseconds"))
-    cursor = raw.execute(SQLITE_MESSAGES, bounds)
     tables = []
-    while rows := cursor.fetchmany(FETCH):
-        table = np.array(rows, dtype=np.int64)
+    for table in _fetched(raw, SQLITE_MESSAGES, bounds):
         if not table[:, 0].all():
-            cursor.close()
             return None
         tables.append(table[:, 1:])
-    cursor.close()
     table = np.concatenate(tables) if tables else np.zeros((0, 4), dtype=np.int64)
-    to_pid = _sqlite_pids(raw, index)
-    rowids = table[:, 1]
-    pids = np.where(rowids < len(to_pid), to_pid[np.minimum(rowids, len(to_pid) - 1)], -1)
     return pd.DataFrame({
         "thread_id": table[:, 0],
-        "pid": pids.astype(np.int32),
+        "pid": _pids_of(table[:, 1], _sqlite_pids(raw, index)).astype(np.int32),
         "created_at": pd.to_datetime(table[:, 2], unit="us"),
         "is_starter": table[:, 3].astype(bool),
     })
@@ -124,8 +117,7 @@ def sqlite_attributes(
     try:
         while rows := cursor.fetchmany(FETCH):
             rowid, name, day, value = zip(*rows, strict=True)
-            rowids = np.array(rowid, dtype=np.int64)
-            pids = np.where(rowids < len(to_pid), to_pid[np.minimum(rowids, len(to_pid) - 1)], -1)
+            pids = _pids_of(np.array(rowid, dtype=np.int64), to_pid)
             keep = pids >= 0
             yield (pids[keep], np.array(name, dtype=np.int64)[keep],
                    np.array(day, dtype=np.int64)[keep], np.array(value, dtype=object)[keep])
@@ -155,11 +147,8 @@ class ActivityRead:
     ):
         self.conn, self.index = conn, index
         # ISO dates of dt.date values become literals: no input reaches the SQL text.
-        lo = conn.exec_driver_sql("SELECT min(day) FROM daily_activity").scalar()
-        hi = conn.exec_driver_sql("SELECT max(day) FROM daily_activity").scalar()
-        covered = lo is None or (
-            str(lo)[:10] >= start.isoformat() and str(hi)[:10] <= end.isoformat()
-        )
+        span = day_span(conn)
+        covered = span is None or (span[0] >= start and span[1] <= end)
         # A range covering every day needs no condition: the whole key is read in order.
         conditions = [] if covered else [f"d.day >= {{day}}'{start}' AND d.day <= {{day}}'{end}'"]
         if complete_from is not None and complete_from > start:
@@ -170,7 +159,7 @@ class ActivityRead:
             self.queries = [_where(conditions).format(day="DATE ")]
         else:
             self.queries = [SQLITE_ACTIVITY.format(where=where.format(day=""))
-                            for where in _halves(conn, conditions, start, end, covered)]
+                            for where in _halves(conn, conditions, start, end, span)]
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._readers: list[tuple[Any, Path]] = []
         self._thread: _PostgresRead | None = None
@@ -274,19 +263,24 @@ def _where(conditions: list[str]) -> str:
 
 
 def _halves(
-    conn: Connection, conditions: list[str], start: dt.date, end: dt.date, covered: bool
+    conn: Connection,
+    conditions: list[str],
+    start: dt.date,
+    end: dt.date,
+    span: tuple[dt.date, dt.date] | None,
 ) -> list[str]:
     """The WHERE clause of a SQLite read, or two halves for two reader processes when it is
-    large, cut at the day that splits its rows about in half."""
+    large (the table, and the range unless it covers `span`, the table's days), cut at the
+    day that splits its rows about in half."""
     path = conn.engine.url.database
-    small = estimated_fact_rows(conn) < SPLIT_ROWS or (
-        not covered and (end - start).days < SPLIT_DAYS
-    )
-    span = day_span(conn)
-    if small or span is None or path in (None, "", ":memory:"):
+    if span is None or path in (None, "", ":memory:"):
         return [_where(conditions)]
     lo, hi = max(start, span[0]), min(end, span[1])
-    if hi <= lo:
+    covered = (lo, hi) == span
+    small = estimated_rows(conn, *span) < SPLIT_ROWS or (
+        not covered and (end - start).days < SPLIT_DAYS
+    )
+    if small or hi <= lo:
         return [_where(conditions)]
     middle = middle_day(conn, lo, hi)
     cuts = [f"d.day <= {{day}}'{middle}'", f"d.day > {{day}}'{middle}'"]
@@ -302,21 +296,26 @@ def _sqlite_pids(raw: Any, index: pd.Index) -> np.ndarray:
     return to_pid
 
 
-def _fetched(raw: Any, sql: str) -> Iterator[np.ndarray]:
+def _pids_of(rowids: np.ndarray, to_pid: np.ndarray) -> np.ndarray:
+    """The pid of each people.rowid (-1: not in the index, or a person newer than `to_pid`)."""
+    return np.where(rowids < len(to_pid), to_pid[np.minimum(rowids, len(to_pid) - 1)], -1)
+
+
+def _fetched(raw: Any, sql: str, params: Sequence[Any] = ()) -> Iterator[np.ndarray]:
     """The rows of `sql` (integers) as int64 matrices of FETCH rows."""
-    cursor = raw.execute(sql)
-    while rows := cursor.fetchmany(FETCH):
-        yield np.array(rows, dtype=np.int64)
-    cursor.close()
+    cursor = raw.execute(sql, params)
+    try:
+        while rows := cursor.fetchmany(FETCH):
+            yield np.array(rows, dtype=np.int64)
+    finally:
+        cursor.close()
 
 
 def _mapped(tables: Iterator[np.ndarray], to_pid: np.ndarray) -> Iterator[np.ndarray]:
     """Each table with its first column (people.rowid) turned into pids; unknown people out
     (also people a reader's later snapshot has and ours has not)."""
     for table in tables:
-        if len(table) and table[:, 0].max() >= len(to_pid):
-            table = table[table[:, 0] < len(to_pid)]
-        table[:, 0] = to_pid[table[:, 0]]
+        table[:, 0] = _pids_of(table[:, 0], to_pid)
         yield table[table[:, 0] >= 0]
 
 

@@ -434,10 +434,10 @@ def _load_messages(
     if not parts or not sum(map(len, parts)):
         return _no_messages()
     frame = pd.concat(parts, ignore_index=True)
-    started = set(frame.loc[frame["is_starter"], "thread_id"])
     # thread ids as stored (text), also when read as numbers
+    started = {str(t) for t in frame.loc[frame["is_starter"], "thread_id"]}
     missing = sorted({str(t) for t in frame.loc[~frame["is_starter"], "thread_id"].dropna()}
-                     - {str(t) for t in started})
+                     - started)
     for chunk in range(0, len(missing), 500):
         older = _message_frame(conn.execute(_MESSAGES.where(
             Message.is_thread_starter.is_(True), Message.thread_id.in_(missing[chunk:chunk + 500])

@@ -39,10 +39,13 @@ def sampled_days(conn: Connection, lo: dt.date, hi: dt.date) -> list[tuple[dt.da
 def estimated_fact_rows(conn: Connection) -> int:
     """Rows of daily_activity: the sampled days' mean times the span (exact for short spans)."""
     span = day_span(conn)
-    if span is None:
-        return 0
-    samples = sampled_days(conn, *span)
-    return round(sum(n for _, n in samples) / len(samples) * ((span[1] - span[0]).days + 1))
+    return 0 if span is None else estimated_rows(conn, *span)
+
+
+def estimated_rows(conn: Connection, lo: dt.date, hi: dt.date) -> int:
+    """Rows of daily_activity from `lo` to `hi`: the sampled days' mean times the days."""
+    samples = sampled_days(conn, lo, hi)
+    return round(sum(n for _, n in samples) / len(samples) * ((hi - lo).days + 1))
 
 
 def middle_day(conn: Connection, lo: dt.date, hi: dt.date) -> dt.date:
