@@ -12,7 +12,7 @@ from typing import IO, Any, TypeVar, cast
 
 import pandas as pd
 import requests
-from sqlalchemy import BindParameter, Table, bindparam, func, select, update
+from sqlalchemy import Table, func, select, update
 
 from errors import FatalSourceError, SkippableRecord, UptakeError
 from ingest import yammer_csv as ycsv
@@ -20,8 +20,14 @@ from ingest.csvfile import decode_stream, read_rows
 from ingest.export_zip import read_export
 from ingest.runner import Window, Writer
 from settings import Settings
+from store.id_lists import among_ids, ids_param
+from store.message_activity import (
+    COUNTED_COLUMNS,
+    MessageTally,
+    local_days,
+    rebuild_message_activity,
+)
 from store.message_activity import SOURCE as EXPORT_ACTIVITY
-from store.message_activity import local_days, rebuild_message_activity
 from store.models import Account, DailyActivity, Group, Message, Person
 
 CHUNK = 20_000
@@ -36,14 +42,7 @@ ACCOUNTS = cast(Table, Account.__table__)
 GROUPS = cast(Table, Group.__table__)
 MESSAGES = cast(Table, Message.__table__)
 MESSAGE_COLUMNS = tuple(c.name for c in MESSAGES.columns)
-# Lookups of thousands of ids: one expanding parameter, not a bound parameter built per id
-IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
-STORED_IDS = select(Message.message_id).where(
-    Message.platform == ycsv.PLATFORM, Message.message_id.in_(IDS)
-)
-SENDER_KEYS = select(Account.account_id, Account.person_key).where(
-    Account.platform == ycsv.PLATFORM, Account.account_id.in_(IDS)
-)
+STORED_COLUMNS = ("message_id", *COUNTED_COLUMNS)
 
 
 class YammerExportSource:
@@ -133,8 +132,17 @@ class ExportLoad:
         self.identity = writer.identity
         self.zone = writer.settings.zone
         self.sender_keys: dict[str, str] = {}
-        self.days: set[dt.date] = set()
+        self.days: set[dt.date] = set()  # days whose message facts change
+        self.recount: set[dt.date] = set()  # of those, days whose facts are counted again
+        self.tally = MessageTally(self.conn, self.zone)
         self.users_from: dt.date | None = None
+        self.dialect = self.conn.dialect.name
+        self.stored_query = select(*(MESSAGES.c[c] for c in STORED_COLUMNS)).where(
+            Message.platform == ycsv.PLATFORM, among_ids(MESSAGES.c.message_id, self.dialect)
+        )
+        self.sender_query = select(Account.account_id, Account.person_key).where(
+            Account.platform == ycsv.PLATFORM, among_ids(ACCOUNTS.c.account_id, self.dialect)
+        )
 
     def run(self, path: Path) -> None:
         """Read the ZIP (Users, Groups, then Messages), then derive daily activity."""
@@ -174,13 +182,13 @@ class ExportLoad:
             self._save_message_batch(batch)
 
     def finish(self) -> None:
-        """Rebuild message-derived daily activity of the days seen, and queue them for refresh."""
+        """Bring message-derived daily activity up to date, and queue the days for refresh."""
         if self.users_from is not None:
             self.writer.touch(self.users_from, None)
-        days = sorted(self.days)
-        for span in _spans(days, REBUILD_SPAN_DAYS):
+        self.tally.flush()
+        for span in _spans(sorted(self.recount), REBUILD_SPAN_DAYS):
             rebuild_message_activity(self.conn, self.zone, days=span)
-        for day in days:
+        for day in sorted(self.days | self.recount):
             self.writer.touch(day, day)
 
     def _rows(
@@ -238,28 +246,41 @@ class ExportLoad:
         self._note_days(batch.created_at)
 
     def _save_messages(self, columns: dict[str, list[Any]]) -> None:
-        """Plain INSERT for ids not stored yet (twice as fast on SQLite), upsert for the rest."""
+        """Plain INSERT for ids not stored yet (twice as fast on SQLite), upsert for the rest;
+        the tally counts the rows written and uncounts the stored rows they replace."""
         ids, keys = columns["message_id"], columns["person_key"]
         erased = self.writer.erased
         kept = [i for i, key in enumerate(keys) if key not in erased] if erased else range(len(ids))
         last = dict(zip([ids[i] for i in kept], kept, strict=True))  # a repeated id: last wins
-        stored: set[str] = set()
-        for part in _batches(list(last), LOOKUP):
-            stored.update(self.conn.scalars(STORED_IDS, {"ids": part}))
+        stored = self._stored(list(last))
         fresh = [i for mid, i in last.items() if mid not in stored]
         if len(fresh) == len(ids):  # every row new and once: the columns as they are
             self.writer.insert_columns(MESSAGES, columns)
+            self.tally.add(columns)
         else:
+            written = _pick(columns, list(last.values()))
             self.writer.insert_columns(MESSAGES, _pick(columns, fresh))
+            self.tally.add(written)
         if stored:
             again = _pick(columns, [i for mid, i in last.items() if mid in stored])
             rows = list(zip(*again.values(), strict=True))
             self.writer.upsert(MESSAGES, rows, columns=MESSAGE_COLUMNS)
+            replaced = dict(zip(COUNTED_COLUMNS, zip(*stored.values(), strict=True), strict=True))
+            self.tally.add(replaced, sign=-1)
+            self._note_days(list(replaced["created_at"]))  # a message may have moved day
+
+    def _stored(self, ids: list[str]) -> dict[str, tuple[Any, ...]]:
+        """Stored messages among `ids`: id → their COUNTED_COLUMNS."""
+        stored: dict[str, tuple[Any, ...]] = {}
+        for part in _batches(ids, LOOKUP):
+            found = self.conn.execute(self.stored_query, {"ids": ids_param(part, self.dialect)})
+            stored.update((mid, tuple(rest)) for mid, *rest in found)
+        return stored
 
     def _resolve_senders(self, senders: dict[str, tuple[str, str]]) -> None:
         """Sender id → person key: a stored Yammer account, else the email, else the id."""
         for part in _batches(list(senders), LOOKUP):
-            found = self.conn.execute(SENDER_KEYS, {"ids": part})
+            found = self.conn.execute(self.sender_query, {"ids": ids_param(part, self.dialect)})
             self.sender_keys.update(dict(found.all()))
         people, accounts = [], []
         now = _utcnow()
@@ -364,12 +385,12 @@ class ExportLoad:
         created = list(self.conn.scalars(select(Message.created_at).where(moved)))
         if created:
             self.conn.execute(update(Message).where(moved).values(person_key=key))
-            self._note_days(created)
+            self._note_days(created, self.recount)
 
-    def _note_days(self, created: list[dt.datetime]) -> None:
+    def _note_days(self, created: list[dt.datetime], days: set[dt.date] | None = None) -> None:
         if created:
             stamps = pd.Series(pd.to_datetime(created)).dt.floor("15min").drop_duplicates()
-            self.days.update(local_days(stamps, self.zone))
+            (self.days if days is None else days).update(local_days(stamps, self.zone))
 
     def _local_day(self, utc: dt.datetime) -> dt.date:
         return utc.replace(tzinfo=dt.UTC).astimezone(self.zone).date()

@@ -9,6 +9,8 @@ from typing import cast
 
 import numpy as np
 from sqlalchemy import Connection, Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from store.models import DailyActivity
 from store.upsert import insert_columns
@@ -42,6 +44,12 @@ SELECT {_cell("days", str(DAY_WIDTH))}, :source, {_cell("keys", str(KEY_WIDTH))}
 FROM i
 ORDER BY 1, 3
 """
+# The same rows added to the counts of rows already there (`WHERE true`: an upsert after a
+# SELECT with no WHERE would be read as a join's ON clause).
+SQLITE_PACKED_ADD = SQLITE_PACKED.replace("FROM i\n", "FROM i WHERE true\n") + (
+    "ON CONFLICT (day, source, person_key) DO UPDATE SET "
+    + ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNTS)
+)
 
 
 def insert_facts(
@@ -65,6 +73,40 @@ def insert_facts(
             **{c: np.asarray(counts[c], dtype=np.int64).tolist() for c in COUNTS},
         })
     conn.exec_driver_sql(SQLITE_PACKED, {"rows": n, "source": source, **packed})
+    return n
+
+
+def add_facts(
+    conn: Connection,
+    source: str,
+    days: Sequence[dt.date],
+    keys: Sequence[str],
+    counts: Mapping[str, Counts],
+) -> int:
+    """Add counts (any of posts, replies, reactions, reads; negative takes away) to the rows
+    (days[i], source, keys[i]), inserting those not there yet; each row once. Returns the
+    rows sent."""
+    n = len(keys)
+    if not n:
+        return 0
+    full = {c: counts[c] if c in counts else np.zeros(n, dtype=np.int64) for c in COUNTS}
+    if len(days) != n or any(len(full[c]) != n for c in COUNTS):
+        raise ValueError("daily_activity: columns of different lengths")
+    packed = _packed(days, keys, full) if conn.dialect.name == "sqlite" else None
+    if packed is not None:
+        conn.exec_driver_sql(SQLITE_PACKED_ADD, {"rows": n, "source": source, **packed})
+        return n
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(FACTS)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["day", "source", "person_key"],
+        set_={c: FACTS.c[c] + stmt.excluded[c] for c in COUNTS},
+    )
+    values = {c: np.asarray(full[c], dtype=np.int64).tolist() for c in COUNTS}
+    conn.execute(stmt, [
+        {"day": day, "source": source, "person_key": key, **{c: values[c][i] for c in COUNTS}}
+        for i, (day, key) in enumerate(zip(days, keys, strict=True))
+    ])
     return n
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import (
     ColumnElement,
@@ -23,15 +24,81 @@ from sqlalchemy import (
     select,
 )
 
+from store.fact_insert import add_facts
 from store.models import DailyActivity, Message
 
 SOURCE = "yammer_export"
 OFFSET_PROBE = dt.timedelta(hours=1)  # UTC offsets change at most once within this
+TALLY_ROWS = 500_000  # person-days a tally holds before it adds them to the store
+COUNTED_COLUMNS = ("person_key", "sender_type", "message_type", "is_thread_starter", "created_at")
 
 
 def local_days(utc_times: pd.Series, zone: ZoneInfo) -> pd.Series:
     """Local calendar dates of naive-UTC timestamps."""
     return utc_times.dt.tz_localize("UTC").dt.tz_convert(str(zone)).dt.date
+
+
+class MessageTally:
+    """Keeps message-derived daily_activity exact while a load writes messages: each message
+    stored is counted (+1), each stored message it overwrites uncounted (-1), and the
+    difference is added to the facts — no message is read back and no day recounted."""
+
+    def __init__(self, conn: Connection, zone: ZoneInfo, limit: int | None = None):
+        self.conn = conn
+        self.zone = zone
+        self.limit = TALLY_ROWS if limit is None else limit
+        self.parts: list[pd.DataFrame] = []
+        self.held = 0
+
+    def add(self, messages: Mapping[str, Sequence[Any]], sign: int = 1) -> None:
+        """Count (sign 1) or uncount (-1) messages given column by column (COUNTED_COLUMNS),
+        counted as `rebuild_message_activity` counts them."""
+        frame = pd.DataFrame({c: messages[c] for c in COUNTED_COLUMNS})
+        sender, kind = frame["sender_type"], frame["message_type"]
+        counted = (
+            frame["person_key"].notna()
+            & (sender.isna() | (sender == "user"))
+            & (kind.isna() | (kind != "system"))
+        )
+        frame = frame[counted]
+        if frame.empty:
+            return
+        starts = frame["is_thread_starter"].astype(bool).to_numpy()
+        utc = pd.to_datetime(frame["created_at"]).dt.tz_localize("UTC")
+        part = pd.DataFrame({
+            "day": utc.dt.tz_convert(str(self.zone)).dt.tz_localize(None).dt.normalize(),
+            "person_key": frame["person_key"],
+            "posts": np.where(starts, sign, 0),
+            "replies": np.where(starts, 0, sign),
+        }).groupby(["day", "person_key"], sort=False).sum().reset_index()
+        self.parts.append(part)
+        self.held += len(part)
+        if self.held >= self.limit:
+            self.flush()
+
+    def flush(self) -> int:
+        """Add the held differences to daily_activity; rows left with nothing are removed.
+        Returns the person-days changed."""
+        if not self.parts:
+            return 0
+        total = pd.concat(self.parts).groupby(["day", "person_key"]).sum().reset_index()
+        self.parts, self.held = [], 0
+        total = total[(total["posts"] != 0) | (total["replies"] != 0)]
+        if total.empty:
+            return 0
+        codes, stamps = pd.factorize(total["day"])
+        dates = np.asarray(pd.DatetimeIndex(stamps).date, dtype=object)
+        days = dates[codes].tolist()
+        counts = {"posts": total["posts"].to_numpy(), "replies": total["replies"].to_numpy()}
+        add_facts(self.conn, SOURCE, days, total["person_key"].tolist(), counts)
+        if (counts["posts"] < 0).any() or (counts["replies"] < 0).any():
+            self.conn.execute(delete(DailyActivity).where(
+                DailyActivity.source == SOURCE,
+                DailyActivity.day.between(min(dates), max(dates)),
+                DailyActivity.posts == 0, DailyActivity.replies == 0,
+                DailyActivity.reactions == 0, DailyActivity.reads == 0,
+            ))
+        return len(days)
 
 
 def rebuild_message_activity(

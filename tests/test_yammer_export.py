@@ -18,7 +18,9 @@ from ingest.export_zip import is_unsafe
 from ingest.runner import read_cursor, run_source
 from ingest.yammer_csv import decode_state
 from ingest.yammer_export import YammerExportSource
+from store import message_activity
 from store.identity import Identity
+from store.message_activity import rebuild_message_activity
 from store.models import Account, DailyActivity, Group, IngestRun, Message, Person, RefreshQueue
 from tests.conftest import BACKENDS, TEST_HASH_KEY
 from tests.yammer_fixtures import (
@@ -448,3 +450,68 @@ def test_cli_bad_zip_prints_one_line_and_exits_2(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "BAD.zip" in lines[0] and "not a ZIP" in lines[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+def recounted(engine, settings) -> list[tuple]:
+    """The message facts as a recount of every stored message gives them (rolled back)."""
+    query = select(DailyActivity.__table__).where(DailyActivity.source == "yammer_export")
+    with engine.connect() as conn, conn.begin() as tx:
+        rebuild_message_activity(conn, settings.zone)
+        rows = sorted(tuple(r) for r in conn.execute(query))
+        tx.rollback()
+    return rows
+
+
+def message_facts(engine) -> list[tuple]:
+    query = select(DailyActivity.__table__).where(DailyActivity.source == "yammer_export")
+    with engine.connect() as conn:
+        return sorted(tuple(r) for r in conn.execute(query))
+
+
+@BACKENDS
+@pytest.mark.parametrize("tally_rows", [1, 10_000])
+def test_redelivered_changed_messages_keep_facts_exact(
+    engine, settings, tmp_path, monkeypatch, tally_rows
+):
+    """Facts are kept up to date by counting what each load changes, never recounting: after
+    re-deliveries that move a message to another day, another sender, another kind, facts
+    equal a recount of the stored messages, in a zone with a DST change (Paris, 29 March)."""
+    monkeypatch.setattr(message_activity, "TALLY_ROWS", tally_rows)  # 1: flush every batch
+    monkeypatch.setattr(yammer_export, "CHUNK", 3)
+    settings.timezone = "Europe/Paris"
+    t = [f"20003377495657{i:02d}" for i in range(8)]
+    first = [
+        message(t[0], t[0], ANA, at(28, 22, 30), email="ana@example.com"),  # 23:30 CET, 28th
+        message(t[1], t[0], BOB, at(28, 23, 30), email="bob@example.com"),  # 00:30 CET, 29th
+        message(t[2], t[0], ANA, at(29, 21, 59)),  # 23:59 CEST, 29th
+        message(t[3], t[3], BOB, at(29, 22, 0), email="bob@example.com"),  # 00:00 CEST, 30th
+        message(t[4], t[3], ANA, at(30, 9)),
+    ]
+    ingest(engine, settings, export_zip(tmp_path / "1.zip", users=users(), messages=first))
+    assert activity(engine) == {
+        ("ana", "2026-03-28"): (1, 0), ("bob", "2026-03-29"): (0, 1),
+        ("ana", "2026-03-29"): (0, 1), ("bob", "2026-03-30"): (1, 0),
+        ("ana", "2026-03-30"): (0, 1),
+    }
+    assert message_facts(engine) == recounted(engine, settings)
+    second = [
+        message(t[1], t[0], ANA, at(28, 23, 30)),  # now Ana's: Bob's 29th is left empty
+        message(t[2], t[0], ANA, at(29, 22, 1)),  # a minute later: the 30th
+        message(t[3], t[3], BOB, at(29, 22, 0), message_type="system"),  # no longer counted
+        message(t[4], t[4], ANA, at(30, 9)),  # a reply turned thread starter
+        message(t[5], t[5], BOB, at(30, 10), email="bob@example.com"),  # new
+        message(t[5], t[5], BOB, at(30, 10), email="bob@example.com"),  # repeated in the file
+        message(t[6], t[5], BOT, at(30, 11), sender_type="bot"),  # a bot: never counted
+    ]
+    ingest(engine, settings, export_zip(tmp_path / "2.zip", messages=second))
+    assert activity(engine) == {
+        ("ana", "2026-03-28"): (1, 0), ("ana", "2026-03-29"): (0, 1),
+        ("ana", "2026-03-30"): (1, 1), ("bob", "2026-03-30"): (1, 0),
+    }
+    assert message_facts(engine) == recounted(engine, settings)
+    ingest(engine, settings, export_zip(tmp_path / "2.zip", messages=second))  # again: no change
+    assert message_facts(engine) == recounted(engine, settings)
+    with engine.connect() as conn:
+        spans = conn.execute(select(RefreshQueue.day_from, RefreshQueue.day_to)).all()
+    for day in (dt.date(2026, 3, 28), dt.date(2026, 3, 29), dt.date(2026, 3, 30)):
+        assert any(lo <= day and (hi is None or day <= hi) for lo, hi in spans), day
