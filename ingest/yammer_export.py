@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import itertools
+import zipfile
 from collections.abc import Callable, Generator, Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -17,7 +19,8 @@ from sqlalchemy import Table, func, select, update
 from errors import FatalSourceError, SkippableRecord, UptakeError
 from ingest import yammer_csv as ycsv
 from ingest.csvfile import decode_stream, read_rows
-from ingest.export_zip import read_export
+from ingest.export_zip import ZIP_ERRORS, read_export
+from ingest.read_ahead import can_read_ahead, read_ahead
 from ingest.runner import Window, Writer
 from settings import Settings
 from store.id_lists import among_ids, ids_param
@@ -32,6 +35,8 @@ from store.models import Account, DailyActivity, Group, Message, Person
 
 CHUNK = 20_000
 LOOKUP = 5_000
+AHEAD_BYTES = 8 << 20  # a Messages.csv this large (uncompressed) is parsed by a reader process
+AHEAD_FIRST = 2_500  # records in a reader's first batch (then twice as many, up to CHUNK)
 REBUILD_SPAN_DAYS = 14
 ACTIVITY_SOURCES = (EXPORT_ACTIVITY, "graph_yammer_activity")
 PERMISSION = "a verified admin's token (Yammer access_as_user via an Entra app)"
@@ -136,6 +141,8 @@ class ExportLoad:
         self.recount: set[dt.date] = set()  # of those, days whose facts are counted again
         self.tally = MessageTally(self.conn, self.zone)
         self.users_from: dt.date | None = None
+        self.path: Path | None = None
+        self.members: dict[str, zipfile.ZipInfo] = {}  # ZIP member by the name handlers get
         self.dialect = self.conn.dialect.name
         self.stored_query = select(*(MESSAGES.c[c] for c in STORED_COLUMNS)).where(
             Message.platform == ycsv.PLATFORM, among_ids(MESSAGES.c.message_id, self.dialect)
@@ -146,6 +153,9 @@ class ExportLoad:
 
     def run(self, path: Path) -> None:
         """Read the ZIP (Users, Groups, then Messages), then derive daily activity."""
+        self.path = path
+        with contextlib.suppress(*ZIP_ERRORS, OSError), zipfile.ZipFile(path) as archive:
+            self.members = {f"{path.name}/{i.filename}": i for i in archive.infolist()}
         read_export(
             path,
             {
@@ -171,14 +181,21 @@ class ExportLoad:
             self.writer.upsert(GROUPS, chunk)
 
     def save_messages(self, name: str, raw: IO[bytes]) -> None:
-        """Messages.csv → messages (upserted on id, so re-delivered messages never count twice)."""
+        """Messages.csv → messages (upserted on id, so re-delivered messages never count twice).
+
+        A large file is parsed a batch ahead by a reader process while this one writes."""
+        member = self.members.get(name)
+        large = member is not None and member.file_size >= AHEAD_BYTES
+        if self.path is not None and member is not None and large and can_read_ahead():
+            batches = read_ahead(parsed_member, str(self.path), member.filename, name)
+        else:
+            batches = parsed_messages(name, raw)
         done = 0
-        for cells in message_columns(name, raw):
-            batch, skipped = ycsv.parse_messages(cells)
+        for batch, skipped, records in batches:
             for at, reason in skipped:
                 self.writer.skip(f"{name} record {done + at + 1}: {reason}")
-            done += len(cells["id"])
-            self.writer.read(len(cells["id"]))
+            done += records
+            self.writer.read(records)
             self._save_message_batch(batch)
 
     def finish(self) -> None:
@@ -396,8 +413,29 @@ class ExportLoad:
         return utc.replace(tzinfo=dt.UTC).astimezone(self.zone).date()
 
 
-def message_columns(name: str, raw: IO[bytes]) -> Iterator[dict[str, list[str]]]:
-    """Messages.csv in chunks of CHUNK records, `MessageColumns` field → cells (blank if absent)."""
+def parsed_messages(
+    name: str, raw: IO[bytes], first: int | None = None
+) -> Iterator[tuple[ycsv.MessageBatch, list[tuple[int, str]], int]]:
+    """Messages.csv as parsed batches: (batch, skipped (index, reason), records read)."""
+    for cells in message_columns(name, raw, first):
+        batch, skipped = ycsv.parse_messages(cells)
+        yield batch, skipped, len(cells["id"])
+
+
+def parsed_member(
+    path: str, member: str, name: str
+) -> Iterator[tuple[ycsv.MessageBatch, list[tuple[int, str]], int]]:
+    """`parsed_messages` of one ZIP member, opened here (in a reader process)."""
+    # small batches first: the writer waits only for the first
+    with zipfile.ZipFile(path) as archive, archive.open(member) as raw:
+        yield from parsed_messages(name, raw, AHEAD_FIRST)
+
+
+def message_columns(
+    name: str, raw: IO[bytes], first: int | None = None
+) -> Iterator[dict[str, list[str]]]:
+    """Messages.csv in chunks of CHUNK records (growing from `first` records, when given),
+    `MessageColumns` field → cells (blank if absent)."""
     # pandas' C reader parses while every record has an id; at the first chunk that has not
     # (a blank line, which `csv` would drop) or that pandas rejects (a record longer than the
     # first, a decoding error), `csv` reads the file again and goes on after the records done.
@@ -406,7 +444,8 @@ def message_columns(name: str, raw: IO[bytes]) -> Iterator[dict[str, list[str]]]
     c = ycsv.MessageColumns.of(header)
     done: int | None = 0
     if raw.seekable():
-        done = yield from _pandas_chunks(text, c, len(header))
+        sizes = itertools.chain(_doubling(first, CHUNK), itertools.repeat(CHUNK))
+        done = yield from _pandas_chunks(text, c, len(header), sizes)
     if done is None:
         return
     raw.seek(0)
@@ -414,22 +453,26 @@ def message_columns(name: str, raw: IO[bytes]) -> Iterator[dict[str, list[str]]]
     records = ycsv.padded(rows, len(header))
     for _ in itertools.islice(records, done):
         pass
-    while chunk := list(itertools.islice(records, CHUNK)):
-        yield {field: [row[at] for row in chunk] for field, at in c._asdict().items()}
+    while part := list(itertools.islice(records, CHUNK)):
+        yield {field: [row[at] for row in part] for field, at in c._asdict().items()}
 
 
 def _pandas_chunks(
-    text: io.TextIOBase, c: ycsv.MessageColumns, width: int
+    text: io.TextIOBase, c: ycsv.MessageColumns, width: int, sizes: Iterator[int]
 ) -> Generator[dict[str, list[str]], None, int | None]:
     """Chunks parsed by pandas; returns None when all were, else the records done before."""
     used = sorted({at for at in c if at < width})
     done = 0
     try:
         reader = pd.read_csv(
-            text, header=None, usecols=used, dtype=object, engine="c", chunksize=CHUNK,
+            text, header=None, usecols=used, dtype=object, engine="c", iterator=True,
             keep_default_na=False, na_filter=False, skip_blank_lines=False,
         )
-        for frame in reader:
+        for size in sizes:
+            try:
+                frame = reader.get_chunk(size)
+            except StopIteration:
+                break
             n = len(frame)
             cells = {field: frame[at].tolist() if at < width else [""] * n
                      for field, at in c._asdict().items()}
@@ -440,6 +483,14 @@ def _pandas_chunks(
     except (ValueError, OverflowError, UnicodeDecodeError):  # pandas' errors are ValueErrors
         return done
     return None
+
+
+def _doubling(first: int | None, limit: int) -> Iterator[int]:
+    """first, 2 × first, … while below limit (nothing when first is None)."""
+    size = first
+    while size is not None and size < limit:
+        yield size
+        size *= 2
 
 
 def _pick(columns: dict[str, list[Any]], at: list[int]) -> dict[str, list[Any]]:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 import ingest.yammer_export as yammer_export
+from errors import IngestError
 from ingest import yammer_csv
+from ingest.read_ahead import can_read_ahead, read_ahead
 from ingest.runner import run_source
 from ingest.yammer_export import YammerExportSource
 from store.engine import write_transaction
-from store.models import Message
+from store.models import Account, Message
 from tests.conftest import BACKENDS
 from tests.test_yammer_export import snapshot
 from tests.yammer_fixtures import MESSAGES_NEW, USERS, csv_bytes, message, user, write_zip
@@ -88,7 +91,7 @@ def _zip(tmp_path: Path, name: str, messages_csv: bytes) -> Path:
     return write_zip(tmp_path / name, {"Users.csv": users, "Messages.csv": messages_csv})
 
 
-def _csv_only(text, c, width):
+def _csv_only(text, c, width, sizes):
     return 0
     yield  # a generator that parsed nothing: `csv` reads every record
 
@@ -158,3 +161,48 @@ def test_an_erased_sender_s_messages_are_not_stored(engine, settings, tmp_path):
     with engine.connect() as conn:
         stored = sorted(conn.scalars(select(Message.message_id)))
     assert stored == [IDS[1], IDS[3], IDS[4]]  # bob's, carl's (by email) and the bot's
+
+
+@BACKENDS
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_reader_process_stores_what_reading_in_process_stores(
+    engine, settings, tmp_path, monkeypatch, case
+):
+    """Large files are parsed by a forked reader: same rows, counts, skips and warnings."""
+    path = _zip(tmp_path, "m.zip", CASES[case])
+    monkeypatch.setattr(yammer_export, "CHUNK", 2)  # several batches; the fork inherits it
+    monkeypatch.setattr(yammer_export, "AHEAD_BYTES", 1 << 60)
+    here = _ingest(engine, settings, path), snapshot(engine)
+    _clear(engine)
+    started = []
+
+    def counted(*args):
+        started.append(args[1:])
+        return read_ahead(*args)
+
+    monkeypatch.setattr(yammer_export, "AHEAD_BYTES", 0)
+    monkeypatch.setattr(yammer_export, "AHEAD_FIRST", 2)  # the same batches as in-process
+    monkeypatch.setattr(yammer_export, "read_ahead", counted)
+    assert can_read_ahead(), "another thread runs in the test process: no reader can fork"
+    assert (_ingest(engine, settings, path), snapshot(engine)) == here
+    assert started == [(str(path), "Messages.csv", "m.zip/Messages.csv")]
+
+
+@BACKENDS
+def test_a_reader_s_error_fails_the_run_and_writes_nothing(engine, settings, tmp_path, monkeypatch):
+    monkeypatch.setattr(yammer_export, "AHEAD_BYTES", 0)
+    path = _zip(tmp_path, "m.zip", csv_bytes(["id", "thread_id", "created_at"], []))
+    with pytest.raises(IngestError, match=r"m.zip/Messages.csv: .*sender_id"):
+        _ingest(engine, settings, path)
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Message)) == 0
+        assert conn.scalar(select(func.count()).select_from(Account)) == 0
+
+
+def test_a_reader_s_first_batches_grow_to_the_chunk_size(monkeypatch):
+    monkeypatch.setattr(yammer_export, "CHUNK", 8)
+    ids = [f"2000337749566{i:03d}" for i in range(20)]
+    raw = io.BytesIO(_messages_csv(*[message(i, ids[0], ANA, _at(9)) for i in ids]))
+    chunks = list(yammer_export.message_columns("m.csv", raw, first=1))
+    assert [len(c["id"]) for c in chunks] == [1, 2, 4, 8, 5]
+    assert [i for c in chunks for i in c["id"]] == ids

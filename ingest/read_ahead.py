@@ -1,0 +1,80 @@
+"""A generator's items produced in a child process, a few ahead of the caller that uses them."""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from errors import IngestError
+
+T = TypeVar("T")
+AHEAD = 3  # items waiting in the pipe at most: bounds the memory of a fast producer
+POLL_S = 1.0
+
+
+def can_read_ahead() -> bool:
+    """True where a child can be forked safely: this process runs no other thread."""
+    # a fork copies only the calling thread: a lock another thread held stays held in the
+    # child; a threaded caller (the scheduler's jobs) reads in-process instead
+    return threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+
+
+def read_ahead(produce: Callable[..., Iterator[T]], *args: Any) -> Iterator[T]:
+    """`produce(*args)`'s items, produced meanwhile by a forked child process; its exceptions
+    are raised here. Only where `can_read_ahead()`."""
+    # fork, not spawn or forkserver: the child has every module already and starts in
+    # milliseconds, and nothing of the caller's __main__ is run again
+    context = multiprocessing.get_context("fork")
+    pipe: Any = context.Queue(AHEAD)
+    child = context.Process(target=_produce, args=(pipe, produce, args), daemon=True)
+    child.start()
+    try:
+        while True:
+            kind, value = _next(pipe, child)
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join()
+        pipe.close()
+
+
+def _next(pipe: Any, child: Any) -> tuple[str, Any]:
+    while True:
+        try:
+            return pipe.get(timeout=POLL_S)  # type: ignore[no-any-return]
+        except queue.Empty:
+            if child.is_alive():
+                continue
+        try:  # it may have put its last item just before it ended
+            return pipe.get(timeout=POLL_S)  # type: ignore[no-any-return]
+        except queue.Empty:
+            raise IngestError(
+                f"the reader process ended without finishing (exit code {child.exitcode})"
+            ) from None
+
+
+def _produce(pipe: Any, produce: Callable[..., Iterator[Any]], args: tuple[Any, ...]) -> None:
+    """The child: every item, then ('done', None) or ('error', the exception)."""
+    try:
+        for item in produce(*args):
+            pipe.put(("item", item))
+        pipe.put(("done", None))
+    except BaseException as exc:  # noqa: BLE001 - whatever stops it is the caller's error
+        try:
+            pickle.loads(pickle.dumps(exc))
+        except Exception:  # noqa: BLE001 - an exception that cannot cross the pipe
+            exc = IngestError(f"{type(exc).__name__}: {exc}")
+        pipe.put(("error", exc))
+    finally:
+        pipe.close()
+        pipe.join_thread()
