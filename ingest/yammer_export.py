@@ -23,6 +23,7 @@ from ingest.export_zip import ZIP_ERRORS, read_export
 from ingest.read_ahead import can_read_ahead, read_ahead
 from ingest.runner import Window, Writer
 from settings import Settings
+from store.erase import retention_cutoff
 from store.id_lists import among_ids, ids_param
 from store.message_activity import (
     COUNTED_COLUMNS,
@@ -140,6 +141,12 @@ class ExportLoad:
         self.days: set[dt.date] = set()  # days whose message facts change
         self.recount: set[dt.date] = set()  # of those, days whose facts are counted again
         self.tally = MessageTally(self.conn, self.zone)
+        # Retention purges messages but keeps their facts: a message older than the cutoff
+        # may be one purged before, whose count is in the facts already; its day is recounted.
+        retention = writer.settings.privacy.retention_days
+        self.purged_before = (
+            None if retention is None else retention_cutoff(writer.settings, retention, _utcnow())
+        )
         self.users_from: dt.date | None = None
         self.path: Path | None = None
         self.members: dict[str, zipfile.ZipInfo] = {}  # ZIP member by the name handlers get
@@ -261,6 +268,9 @@ class ExportLoad:
         columns = {**batch._asdict(), "platform": [ycsv.PLATFORM] * len(keys), "person_key": keys}
         self._save_messages({c: columns[c] for c in MESSAGE_COLUMNS})
         self._note_days(batch.created_at)
+        if self.purged_before is not None:
+            old = [t for t in batch.created_at if t < self.purged_before]
+            self._note_days(old, self.recount)
 
     def _save_messages(self, columns: dict[str, list[Any]]) -> None:
         """Plain INSERT for ids not stored yet (twice as fast on SQLite), upsert for the rest;

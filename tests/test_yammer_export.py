@@ -515,3 +515,18 @@ def test_redelivered_changed_messages_keep_facts_exact(
         spans = conn.execute(select(RefreshQueue.day_from, RefreshQueue.day_to)).all()
     for day in (dt.date(2026, 3, 28), dt.date(2026, 3, 29), dt.date(2026, 3, 30)):
         assert any(lo <= day and (hi is None or day <= hi) for lo, hi in spans), day
+
+
+@BACKENDS
+def test_reingesting_purged_messages_never_counts_them_twice(engine, settings, tmp_path):
+    """Retention purges messages and keeps their facts; an export holding them again must not
+    add them on top: days older than the retention cutoff are recounted."""
+    from store.erase import purge_old_messages
+
+    settings.privacy.retention_days = 30  # every message here (March 2026) is older
+    path = export_zip(tmp_path / "e.zip", users=users(), messages=messages(), groups=groups())
+    ingest(engine, settings, path)
+    assert activity(engine) == EXPECTED_UTC
+    assert purge_old_messages(engine, settings) == len(messages())
+    ingest(engine, settings, path)
+    assert activity(engine) == EXPECTED_UTC
