@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     refresh = sub.add_parser("refresh", help="recompute materialised metrics")
     refresh.add_argument("--full", action="store_true", help="rebuild everything")
+    refresh.add_argument(
+        "--recount-messages", action="store_true",
+        help="rebuild everything and recount message-derived activity from the stored "
+             "messages (a repair: ingest keeps it exact)",
+    )
 
     metrics = sub.add_parser("metrics", help="print a metric")
     metrics.add_argument("metric", help="metric name, or `list`")
@@ -153,7 +158,8 @@ def cmd_ingest(settings: Any, args: argparse.Namespace) -> int:
 def cmd_refresh(settings: Any, args: argparse.Namespace) -> int:
     from metrics.refresh import refresh
 
-    summary = refresh(_engine(settings), settings, full=args.full)
+    summary = refresh(_engine(settings), settings, full=args.full,
+                      recount=args.recount_messages)
     print(summary)
     return 0
 

@@ -42,13 +42,19 @@ class Plan:
     last: dt.date | None = None
     queue_id: int | None = None
     reason: str = ""
+    recount: bool = False  # also recount message-derived facts from the stored messages
 
 
-def refresh(engine: Engine, settings: Settings, full: bool = False) -> str:
-    """Bring the materialised tables up to date; returns a one-line summary."""
+def refresh(
+    engine: Engine, settings: Settings, full: bool = False, recount: bool = False
+) -> str:
+    """Bring the materialised tables up to date; returns a one-line summary. `recount`
+    (implies `full`) also recounts the message-derived facts from the stored messages."""
     with hold_lock(engine, "refresh", settings.scheduler.lock_ttl_s):
         started = time.perf_counter()
-        plan = make_plan(engine, settings, full)
+        plan = make_plan(engine, settings, full or recount)
+        if plan is not None and recount:
+            plan.recount, plan.reason = True, f"{plan.reason}, messages recounted"
         if plan is None:
             return "metrics up to date: nothing queued since the last refresh"
         days = _run(engine, settings, plan)
@@ -100,7 +106,13 @@ def make_plan(engine: Engine, settings: Settings, full: bool) -> Plan | None:
 
 
 def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
-    if plan.full and plan.reason in ("requested", "time zone changed"):
+    with engine.connect() as conn:
+        before = _state(conn)
+    # Ingest keeps message facts exact, in the zone configured then: they are recounted
+    # when asked, or when that zone may not be the configured one (never refreshed, or
+    # refreshed last under another zone)
+    stale_zone = before is None or before.timezone != settings.timezone
+    if plan.full and (plan.recount or stale_zone):
         with write_transaction(engine) as conn:  # message days follow the configured zone
             days = _message_days(conn, settings)
             for at in range(0, len(days), MESSAGE_DAYS_CHUNK):  # a month's messages at a time

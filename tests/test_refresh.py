@@ -193,3 +193,47 @@ def test_message_facts_rebuilt_a_few_days_at_a_time_are_the_same(london, monkeyp
     monkeypatch.setattr(refresh_module, "MESSAGE_DAYS_CHUNK", 31)
     refresh(engine, settings, full=True)
     assert message_facts() == one_day != ingested
+
+
+UTC_LINES = ["2025-03-30,All,14,5,6,0.3571,false", "2025-03-31,All,14,1,2,0.0714,false"]
+
+
+@BACKENDS
+def test_a_zone_changed_before_the_first_refresh_recounts_message_days(london):
+    """Messages were counted in London at ingest; the first refresh, under UTC, cannot know
+    that zone and recounts them: the same figures as a change after a refresh."""
+    engine, settings = london
+    settings.timezone = "UTC"
+    assert csv(engine, settings, "all").splitlines()[3:] == UTC_LINES
+    assert read_state(engine).timezone == "UTC"
+
+
+def _message_facts(engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(
+            select(DailyActivity.__table__).where(DailyActivity.source == "yammer_export")
+            .order_by(DailyActivity.day, DailyActivity.person_key))]
+
+
+@BACKENDS
+def test_a_full_refresh_reads_the_facts_and_recounting_repairs_them(london):
+    """Ingest keeps message facts exact, so `--full` rebuilds the aggregates from them as they
+    are; `--recount-messages` recounts them from the stored messages."""
+    from sqlalchemy import update
+
+    from store.engine import write_transaction
+
+    engine, settings = london
+    refresh(engine, settings, full=True)
+    ingested, aggregates = _message_facts(engine), dump(engine)
+    day, _, key = ingested[0][:3]
+    with write_transaction(engine) as conn:  # facts drifted from the messages (a bug, a hand edit)
+        conn.execute(update(DailyActivity).where(
+            DailyActivity.day == day, DailyActivity.source == "yammer_export",
+            DailyActivity.person_key == key).values(posts=DailyActivity.posts + 40))
+    drifted = _message_facts(engine)
+    assert "full refresh (requested)" in refresh(engine, settings, full=True)
+    assert _message_facts(engine) == drifted and dump(engine) != aggregates
+    summary = refresh(engine, settings, recount=True)
+    assert "full refresh (requested, messages recounted)" in summary
+    assert _message_facts(engine) == ingested and dump(engine) == aggregates
