@@ -69,18 +69,67 @@ WHERE (m.sender_type IS NULL OR m.sender_type = 'user')
 """
 
 
+class MessageRead:
+    """`sqlite_messages`' rows of [lo, hi), read meanwhile by a reader process when the
+    messages table is large (the caller reads the roster in the meantime)."""
+
+    def __init__(self, conn: Connection, lo: dt.datetime, hi: dt.datetime, ahead: bool = True):
+        self.conn = conn
+        # stored as SQLAlchemy writes DATETIME on SQLite: the bounds compare as text alike
+        self.bounds = (lo.isoformat(" ", "microseconds"), hi.isoformat(" ", "microseconds"))
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._reader: tuple[Any, Path] | None = None
+        path = conn.engine.url.database
+        if not ahead or conn.dialect.name != "sqlite" or not path or path == ":memory:":
+            return
+        if (conn.exec_driver_sql("SELECT max(rowid) FROM messages").scalar() or 0) < SPLIT_ROWS:
+            return
+        # the bounds are ISO times formatted above: literals, no input reaches the SQL text
+        sql = SQLITE_MESSAGES.replace("?", "'{}'").format(*self.bounds)
+        self._tmp = tempfile.TemporaryDirectory(prefix="uptake-read-")
+        out = Path(self._tmp.name) / "messages.npy"
+        try:
+            self._reader = (split_read.start(path, sql, out), out)
+        except BaseException:
+            self.close()
+            raise
+
+    def tables(self) -> Iterator[np.ndarray]:
+        """The rows as int64 matrices (read here when there is no reader, or it failed)."""
+        raw = self.conn.connection.driver_connection
+        assert raw is not None
+        rows = split_read.finish(*self._reader) if self._reader is not None else None
+        self.close()
+        if rows is None:
+            yield from _fetched(raw, SQLITE_MESSAGES, self.bounds)
+            return
+        yield from (rows[at:at + FETCH] for at in range(0, len(rows), FETCH))
+
+    def close(self) -> None:
+        """Stop the reader if it still runs and remove its file."""
+        if self._reader is not None and self._reader[0].poll() is None:
+            self._reader[0].kill()
+            self._reader[0].wait()
+        self._reader = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
 def sqlite_messages(
-    conn: Connection, index: pd.Index, lo: dt.datetime, hi: dt.datetime
+    conn: Connection,
+    index: pd.Index,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    reading: MessageRead | None = None,
 ) -> pd.DataFrame | None:
     """Counted messages created in [lo, hi) (naive UTC) as thread_id (int64), pid (int32, -1:
     not in `index`), created_at and is_starter; None when a thread id is not plain digits
-    (the caller reads them as text then)."""
+    (the caller reads them as text then). `reading`: the same range's read, begun earlier."""
     raw = conn.connection.driver_connection
     assert raw is not None
-    # stored as SQLAlchemy writes DATETIME on SQLite: the bounds compare as text alike
-    bounds = (lo.isoformat(" ", "microseconds"), hi.isoformat(" ", "microseconds"))
     tables = []
-    for table in _fetched(raw, SQLITE_MESSAGES, bounds):
+    for table in (reading or MessageRead(conn, lo, hi, ahead=False)).tables():
         if not table[:, 0].all():
             return None
         tables.append(table[:, 1:])

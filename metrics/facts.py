@@ -21,7 +21,13 @@ from metrics.calendar import (
     local_day_numbers,
     parse_days,
 )
-from metrics.factload import ActivityRead, rows_frame, sqlite_attributes, sqlite_messages
+from metrics.factload import (
+    ActivityRead,
+    MessageRead,
+    rows_frame,
+    sqlite_attributes,
+    sqlite_messages,
+)
 from metrics.membership import Membership
 from settings import Settings
 from store.models import (
@@ -120,18 +126,22 @@ def load_facts(
         start = start or (span[0] if span else today)
         end = end or (span[1] if span else today)
         reading = ActivityRead(conn, index, start, end, complete_from)  # readers start now
+        sent = (MessageRead(conn, *_message_bounds(start, end))
+                if with_messages and conn.dialect.name == "sqlite" else None)
         try:
             accounts = _load_accounts(conn, index, zone)
             attribution = _load_attribution(conn, index, accounts, start, end)
             activity = activity_frame(reading.result(), start, end)
+            firsts = _first_activity(conn, index, activity, complete_from or start,
+                                     first_activity)
+            recorded = accounts[accounts["has_user_record"]]
+            membership = Membership.build(recorded, firsts)
+            messages = (_load_messages(conn, index, zone, start, end, sent) if with_messages
+                        else _no_messages())
         finally:
             reading.close()
-        firsts = _first_activity(conn, index, activity, complete_from or start, first_activity)
-        recorded = accounts[accounts["has_user_record"]]
-        membership = Membership.build(recorded, firsts)
-        messages = (
-            _load_messages(conn, index, zone, start, end) if with_messages else _no_messages()
-        )
+            if sent is not None:
+                sent.close()
     return Facts(zone, start, end, keys, activity, messages, membership, attribution, firsts)
 
 
@@ -405,18 +415,29 @@ def _global_codes(column: pd.Series, seen: dict[Any, int]) -> np.ndarray:
 
 
 
+def _message_bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """Naive-UTC times around local days [start, end], whatever the zone's offset."""
+    return (dt.datetime.combine(start - dt.timedelta(days=1), dt.time()),
+            dt.datetime.combine(end + dt.timedelta(days=2), dt.time()))
+
+
 def _load_messages(
-    conn: Connection, index: pd.Index, zone: ZoneInfo, start: dt.date, end: dt.date
+    conn: Connection,
+    index: pd.Index,
+    zone: ZoneInfo,
+    start: dt.date,
+    end: dt.date,
+    reading: MessageRead | None = None,
 ) -> pd.DataFrame:
     """User messages of local days [start, end], plus the earlier starters of their threads
     (a reply's thread may have started before `start`; metrics keep days in their own range).
 
     Read in chunks, each narrowed to numbers at once: millions of rows never exist as objects.
     """
-    lo = dt.datetime.combine(start - dt.timedelta(days=1), dt.time())
-    hi = dt.datetime.combine(end + dt.timedelta(days=2), dt.time())
+    lo, hi = _message_bounds(start, end)
     first, last = day_number(start), day_number(end)
-    numbers = sqlite_messages(conn, index, lo, hi) if conn.dialect.name == "sqlite" else None
+    numbers = (sqlite_messages(conn, index, lo, hi, reading)
+               if conn.dialect.name == "sqlite" else None)
     if numbers is not None:  # SQLite turned every row into numbers: no object per value
         numbers["day"] = local_day_numbers(numbers["created_at"], zone)
         parts = [numbers[(numbers["day"] >= first) & (numbers["day"] <= last)]]

@@ -50,7 +50,7 @@ def finish(child: subprocess.Popen[bytes], out: Path) -> np.ndarray | None:
     _, errors = child.communicate()
     if child.returncode != 0 or not out.exists():
         last = (errors.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
-        log.warning("activity reader process failed (%s); reading its rows here", last)
+        log.warning("reader process failed (%s); reading its rows here", last)
         return None
     return np.load(out)
 

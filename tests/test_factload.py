@@ -115,7 +115,7 @@ def test_when_a_reader_fails_its_rows_are_read_here(
         [sys.executable, "-c", "import sys; sys.exit('no numpy here')"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
     pd.testing.assert_frame_equal(_read(engine, days), alone)
-    assert caplog.text.count("activity reader process failed (no numpy here)") == 2
+    assert caplog.text.count("reader process failed (no numpy here)") == 2
 
 
 @SQLITE_ONLY
@@ -240,3 +240,39 @@ def test_sqlite_reads_the_roster_as_numbers_as_the_text_path_does(
 
     assert len(numbers) > 20 and len(snapshots) > 1 and len(names) > 2
     pd.testing.assert_frame_equal(ordered(numbers), ordered(text))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("reader", ["works", "fails"])
+def test_messages_read_by_a_reader_process_are_the_same(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    reader: str,
+) -> None:
+    import subprocess
+    import sys
+    from zoneinfo import ZoneInfo
+
+    from metrics import factload, facts, split_read
+
+    _messages_store(engine, ("17", "32"))
+    index, zone = pd.Index(["b", "a"]), ZoneInfo("Europe/Paris")
+    started = []
+    real_start = split_read.start
+
+    def start(*args):
+        started.append(args)
+        if reader == "fails":
+            return subprocess.Popen([sys.executable, "-c", "import sys; sys.exit('broken')"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        return real_start(*args)
+
+    with engine.connect() as conn:
+        here = facts._load_messages(conn, index, zone, DAY, DAY)
+        monkeypatch.setattr(split_read, "start", start)
+        assert factload.MessageRead(conn, *facts._message_bounds(DAY, DAY))._reader is None
+        monkeypatch.setattr(factload, "SPLIT_ROWS", 1)  # a "large" table: a reader reads it
+        reading = factload.MessageRead(conn, *facts._message_bounds(DAY, DAY))
+        there = facts._load_messages(conn, index, zone, DAY, DAY, reading)
+    assert len(started) == 1
+    pd.testing.assert_frame_equal(there, here)
+    assert ("reader process failed (broken)" in caplog.text) == (reader == "fails")
