@@ -58,34 +58,11 @@ def insert_facts(
     days: Sequence[dt.date],
     keys: Sequence[str],
     counts: Mapping[str, Counts],
+    add: bool = False,
 ) -> int:
-    """INSERT rows that are new and unique: (days[i], source, keys[i]) with counts[c][i] for
-    each of posts, replies, reactions and reads. Returns the rows sent."""
-    n = len(keys)
-    if not n:
-        return 0
-    if len(days) != n or any(len(counts[c]) != n for c in COUNTS):
-        raise ValueError("daily_activity: columns of different lengths")
-    packed = _packed(days, keys, counts) if conn.dialect.name == "sqlite" else None
-    if packed is None:
-        return insert_columns(conn, FACTS, {
-            "source": [source] * n, "person_key": keys, "day": days,
-            **{c: np.asarray(counts[c], dtype=np.int64).tolist() for c in COUNTS},
-        })
-    conn.exec_driver_sql(SQLITE_PACKED, {"rows": n, "source": source, **packed})
-    return n
-
-
-def add_facts(
-    conn: Connection,
-    source: str,
-    days: Sequence[dt.date],
-    keys: Sequence[str],
-    counts: Mapping[str, Counts],
-) -> int:
-    """Add counts (any of posts, replies, reactions, reads; negative takes away) to the rows
-    (days[i], source, keys[i]), inserting those not there yet; each row once. Returns the
-    rows sent."""
+    """INSERT rows (days[i], source, keys[i]) with counts[c][i] for each of posts, replies,
+    reactions and reads (a count not given: 0), new and unique; with `add`, a row already
+    there gets the counts added instead (a negative one takes away). Returns the rows sent."""
     n = len(keys)
     if not n:
         return 0
@@ -94,15 +71,20 @@ def add_facts(
         raise ValueError("daily_activity: columns of different lengths")
     packed = _packed(days, keys, full) if conn.dialect.name == "sqlite" else None
     if packed is not None:
-        conn.exec_driver_sql(SQLITE_PACKED_ADD, {"rows": n, "source": source, **packed})
+        sql = SQLITE_PACKED_ADD if add else SQLITE_PACKED
+        conn.exec_driver_sql(sql, {"rows": n, "source": source, **packed})
         return n
+    values = {c: np.asarray(full[c], dtype=np.int64).tolist() for c in COUNTS}
+    if not add:
+        return insert_columns(conn, FACTS, {
+            "source": [source] * n, "person_key": keys, "day": days, **values
+        })
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     stmt = insert(FACTS)
     stmt = stmt.on_conflict_do_update(
         index_elements=["day", "source", "person_key"],
         set_={c: FACTS.c[c] + stmt.excluded[c] for c in COUNTS},
     )
-    values = {c: np.asarray(full[c], dtype=np.int64).tolist() for c in COUNTS}
     conn.execute(stmt, [
         {"day": day, "source": source, "person_key": key, **{c: values[c][i] for c in COUNTS}}
         for i, (day, key) in enumerate(zip(days, keys, strict=True))

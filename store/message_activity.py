@@ -24,7 +24,7 @@ from sqlalchemy import (
     select,
 )
 
-from store.fact_insert import add_facts
+from store.fact_insert import insert_facts
 from store.models import DailyActivity, Message
 
 SOURCE = "yammer_export"
@@ -90,7 +90,7 @@ class MessageTally:
         dates = np.asarray(pd.DatetimeIndex(stamps).date, dtype=object)
         days = dates[codes].tolist()
         counts = {"posts": total["posts"].to_numpy(), "replies": total["replies"].to_numpy()}
-        add_facts(self.conn, SOURCE, days, total["person_key"].tolist(), counts)
+        insert_facts(self.conn, SOURCE, days, total["person_key"].tolist(), counts, add=True)
         if (counts["posts"] < 0).any() or (counts["replies"] < 0).any():
             self.conn.execute(delete(DailyActivity).where(
                 DailyActivity.source == SOURCE,

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from store.engine import write_transaction
-from store.fact_insert import add_facts, insert_facts
+from store.fact_insert import insert_facts
 from store.models import DailyActivity, Person
 from store.upsert import upsert
 from tests.conftest import BACKENDS
@@ -94,18 +94,18 @@ def test_columns_of_different_lengths_are_refused(engine):
 
 @BACKENDS
 @pytest.mark.parametrize("sign", [1, -1], ids=["packed", "row by row"])
-def test_add_facts_adds_to_rows_there_and_inserts_the_rest(engine, sign):
+def test_added_facts_add_to_rows_there_and_insert_the_rest(engine, sign):
     """Counts add to an existing row (its other counts untouched) and new rows are inserted;
     a negative count (not packable) takes away, through the dialect's upsert."""
     with write_transaction(engine) as conn:
         _people(conn, KEYS)
         insert_facts(conn, "yammer_export", [DAY, DAY], KEYS[:2],
                      {"posts": [5, 1], "replies": [2, 0], "reactions": [0, 0], "reads": [4, 0]})
-        sent = add_facts(conn, "yammer_export", [DAY, DAY, DAY + dt.timedelta(days=1)],
-                         [KEYS[0], KEYS[2], KEYS[0]],
-                         {"posts": np.array([sign, 3, 1]), "replies": [1, 0, 0]})
+        sent = insert_facts(conn, "yammer_export", [DAY, DAY, DAY + dt.timedelta(days=1)],
+                            [KEYS[0], KEYS[2], KEYS[0]],
+                            {"posts": np.array([sign, 3, 1]), "replies": [1, 0, 0]}, add=True)
         assert sent == 3
-        assert add_facts(conn, "yammer_export", [], [], {"posts": []}) == 0
+        assert insert_facts(conn, "yammer_export", [], [], {"posts": []}, add=True) == 0
     assert _stored(engine) == [
         (DAY, "yammer_export", KEYS[1], 1, 0, 0, 0),
         (DAY, "yammer_export", KEYS[0], 5 + sign, 3, 0, 4),
