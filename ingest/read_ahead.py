@@ -6,7 +6,7 @@ import multiprocessing
 import pickle
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, TypeVar
 
 from errors import IngestError
@@ -23,7 +23,7 @@ def can_read_ahead() -> bool:
     return threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
 
 
-def read_ahead(produce: Callable[..., Iterator[T]], *args: Any) -> Iterator[T]:
+def read_ahead(produce: Callable[..., Iterator[T]], *args: Any) -> Generator[T, None, None]:
     """`produce(*args)`'s items, produced meanwhile by a forked child process; its exceptions
     are raised here. Only where `can_read_ahead()`."""
     # fork, not spawn or forkserver: the child has every module already and starts in

@@ -49,6 +49,8 @@ GROUPS = cast(Table, Group.__table__)
 MESSAGES = cast(Table, Message.__table__)
 MESSAGE_COLUMNS = tuple(c.name for c in MESSAGES.columns)
 STORED_COLUMNS = ("message_id", *COUNTED_COLUMNS)
+# batches of Messages.csv: (batch, skipped records as (index, reason), records read)
+Parsed = Generator[tuple[ycsv.MessageBatch, list[tuple[int, str]], int], None, None]
 
 
 class YammerExportSource:
@@ -198,12 +200,13 @@ class ExportLoad:
         else:
             batches = parsed_messages(name, raw)
         done = 0
-        for batch, skipped, records in batches:
-            for at, reason in skipped:
-                self.writer.skip(f"{name} record {done + at + 1}: {reason}")
-            done += records
-            self.writer.read(records)
-            self._save_message_batch(batch)
+        with contextlib.closing(batches):  # a failed write stops the reader at once
+            for batch, skipped, records in batches:
+                for at, reason in skipped:
+                    self.writer.skip(f"{name} record {done + at + 1}: {reason}")
+                done += records
+                self.writer.read(records)
+                self._save_message_batch(batch)
 
     def finish(self) -> None:
         """Bring message-derived daily activity up to date, and queue the days for refresh."""
@@ -425,7 +428,7 @@ class ExportLoad:
 
 def parsed_messages(
     name: str, raw: IO[bytes], first: int | None = None
-) -> Iterator[tuple[ycsv.MessageBatch, list[tuple[int, str]], int]]:
+) -> Parsed:
     """Messages.csv as parsed batches: (batch, skipped (index, reason), records read)."""
     for cells in message_columns(name, raw, first):
         batch, skipped = ycsv.parse_messages(cells)
@@ -434,7 +437,7 @@ def parsed_messages(
 
 def parsed_member(
     path: str, member: str, name: str
-) -> Iterator[tuple[ycsv.MessageBatch, list[tuple[int, str]], int]]:
+) -> Parsed:
     """`parsed_messages` of one ZIP member, opened here (in a reader process)."""
     # small batches first: the writer waits only for the first
     with zipfile.ZipFile(path) as archive, archive.open(member) as raw:

@@ -206,3 +206,36 @@ def test_a_reader_s_first_batches_grow_to_the_chunk_size(monkeypatch):
     chunks = list(yammer_export.message_columns("m.csv", raw, first=1))
     assert [len(c["id"]) for c in chunks] == [1, 2, 4, 8, 5]
     assert [i for c in chunks for i in c["id"]] == ids
+
+
+@BACKENDS
+def test_a_failed_write_stops_the_reader_at_once(engine, settings, tmp_path, monkeypatch):
+    """The writer fails on the first batch: the reader is closed before the error leaves."""
+    closed = []
+
+    def watched(*args):
+        try:
+            yield from read_ahead(*args)
+        finally:
+            closed.append(True)
+
+    def fail(self, batch):
+        assert not closed
+        raise RuntimeError("disk full")
+
+    left = []
+    save = yammer_export.ExportLoad.save_messages
+
+    def save_messages(self, name, raw):
+        try:
+            save(self, name, raw)
+        finally:
+            left.append(list(closed))  # as the error leaves: not later, when it is collected
+
+    monkeypatch.setattr(yammer_export, "AHEAD_BYTES", 0)
+    monkeypatch.setattr(yammer_export, "read_ahead", watched)
+    monkeypatch.setattr(yammer_export.ExportLoad, "_save_message_batch", fail)
+    monkeypatch.setattr(yammer_export.ExportLoad, "save_messages", save_messages)
+    with pytest.raises(IngestError, match="disk full"):
+        _ingest(engine, settings, _zip(tmp_path, "m.zip", CASES["regular"]))
+    assert left == [[True]]
