@@ -52,9 +52,7 @@ def refresh(
     (implies `full`) also recounts the message-derived facts from the stored messages."""
     with hold_lock(engine, "refresh", settings.scheduler.lock_ttl_s):
         started = time.perf_counter()
-        plan = make_plan(engine, settings, full or recount)
-        if plan is not None and recount:
-            plan.recount, plan.reason = True, f"{plan.reason}, messages recounted"
+        plan = make_plan(engine, settings, full, recount)
         if plan is None:
             return "metrics up to date: nothing queued since the last refresh"
         days = _run(engine, settings, plan)
@@ -80,20 +78,28 @@ def current_state(conn: Connection, settings: Settings) -> Any:
     return state
 
 
-def make_plan(engine: Engine, settings: Settings, full: bool) -> Plan | None:
-    """Decide between a full rebuild, an incremental one, or nothing."""
+def make_plan(
+    engine: Engine, settings: Settings, full: bool, recount: bool = False
+) -> Plan | None:
+    """Decide between a full rebuild, an incremental one, or nothing; and whether a full one
+    recounts the message-derived facts first."""
     with engine.connect() as conn:
         state = _state(conn)
         queue = conn.execute(
             select(RefreshQueue.id, RefreshQueue.day_from, RefreshQueue.day_to)
         ).all()
         queue_id = max((row[0] for row in queue), default=None)
-        if full:
-            return Plan(True, queue_id=queue_id, reason="requested")
+        # Ingest keeps message facts exact, in the zone configured then: they are recounted
+        # when asked, or when that zone may not be the configured one (never refreshed, or
+        # refreshed last under another zone)
+        stale_zone = state is None or state.timezone != settings.timezone
+        if full or recount:
+            reason = "requested, messages recounted" if recount else "requested"
+            return Plan(True, queue_id=queue_id, reason=reason, recount=recount or stale_zone)
         if state is None:
-            return Plan(True, queue_id=queue_id, reason="first refresh")
+            return Plan(True, queue_id=queue_id, reason="first refresh", recount=True)
         if state.timezone != settings.timezone:
-            return Plan(True, queue_id=queue_id, reason="time zone changed")
+            return Plan(True, queue_id=queue_id, reason="time zone changed", recount=True)
         if state.roster != _roster(conn):
             return Plan(True, queue_id=queue_id, reason="HR roster changed")
         if not queue:
@@ -106,13 +112,7 @@ def make_plan(engine: Engine, settings: Settings, full: bool) -> Plan | None:
 
 
 def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
-    with engine.connect() as conn:
-        before = _state(conn)
-    # Ingest keeps message facts exact, in the zone configured then: they are recounted
-    # when asked, or when that zone may not be the configured one (never refreshed, or
-    # refreshed last under another zone)
-    stale_zone = before is None or before.timezone != settings.timezone
-    if plan.full and (plan.recount or stale_zone):
+    if plan.recount:
         with write_transaction(engine) as conn:  # message days follow the configured zone
             days = _message_days(conn, settings)
             for at in range(0, len(days), MESSAGE_DAYS_CHUNK):  # a month's messages at a time
