@@ -9,10 +9,8 @@ of days per person, parsed by numpy.
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,7 +63,7 @@ SELECT CAST(CAST(m.thread_id AS INTEGER) AS TEXT) = m.thread_id,
 FROM messages m LEFT JOIN people p ON p.person_key = m.person_key
 WHERE (m.sender_type IS NULL OR m.sender_type = 'user')
   AND (m.message_type IS NULL OR m.message_type != 'system')
-  AND m.created_at >= ? AND m.created_at < ?
+  AND m.created_at >= '{}' AND m.created_at < '{}'
 """
 
 
@@ -75,45 +73,30 @@ class MessageRead:
 
     def __init__(self, conn: Connection, lo: dt.datetime, hi: dt.datetime, ahead: bool = True):
         self.conn = conn
-        # stored as SQLAlchemy writes DATETIME on SQLite: the bounds compare as text alike
-        self.bounds = (lo.isoformat(" ", "microseconds"), hi.isoformat(" ", "microseconds"))
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._reader: tuple[Any, Path] | None = None
+        # stored as SQLAlchemy writes DATETIME on SQLite, the bounds compare as text alike;
+        # ISO times formatted here become literals: no input reaches the SQL text
+        bounds = (lo.isoformat(" ", "microseconds"), hi.isoformat(" ", "microseconds"))
+        self.sql = SQLITE_MESSAGES.format(*bounds)
+        self._readers: split_read.Readers | None = None
         path = conn.engine.url.database
         if not ahead or conn.dialect.name != "sqlite" or not path or path == ":memory:":
             return
-        if (conn.exec_driver_sql("SELECT max(rowid) FROM messages").scalar() or 0) < SPLIT_ROWS:
-            return
-        # the bounds are ISO times formatted above: literals, no input reaches the SQL text
-        sql = SQLITE_MESSAGES.replace("?", "'{}'").format(*self.bounds)
-        self._tmp = tempfile.TemporaryDirectory(prefix="uptake-read-")
-        out = Path(self._tmp.name) / "messages.npy"
-        try:
-            self._reader = (split_read.start(path, sql, out), out)
-        except BaseException:
-            self.close()
-            raise
+        if (conn.exec_driver_sql("SELECT max(rowid) FROM messages").scalar() or 0) >= SPLIT_ROWS:
+            self._readers = split_read.Readers(path, [self.sql])
 
     def tables(self) -> Iterator[np.ndarray]:
         """The rows as int64 matrices (read here when there is no reader, or it failed)."""
         raw = self.conn.connection.driver_connection
         assert raw is not None
-        rows = split_read.finish(*self._reader) if self._reader is not None else None
-        self.close()
-        if rows is None:
-            yield from _fetched(raw, SQLITE_MESSAGES, self.bounds)
-            return
-        yield from (rows[at:at + FETCH] for at in range(0, len(rows), FETCH))
+        try:
+            yield from _tables(raw, [self.sql], self._readers)
+        finally:
+            self.close()
 
     def close(self) -> None:
         """Stop the reader if it still runs and remove its file."""
-        if self._reader is not None and self._reader[0].poll() is None:
-            self._reader[0].kill()
-            self._reader[0].wait()
-        self._reader = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        if self._readers is not None:
+            self._readers.close()
 
 
 def sqlite_messages(
@@ -209,8 +192,7 @@ class ActivityRead:
         else:
             self.queries = [SQLITE_ACTIVITY.format(where=where.format(day=""))
                             for where in _halves(conn, conditions, start, end, span)]
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._readers: list[tuple[Any, Path]] = []
+        self._readers: split_read.Readers | None = None
         self._thread: _PostgresRead | None = None
         if self.postgres:
             self._thread = _PostgresRead(conn.engine, index, self.queries[0])
@@ -218,14 +200,7 @@ class ActivityRead:
         if len(self.queries) > 1:
             path = conn.engine.url.database
             assert path is not None
-            self._tmp = tempfile.TemporaryDirectory(prefix="uptake-read-")
-            try:
-                for i, sql in enumerate(self.queries):
-                    out = Path(self._tmp.name) / f"rows-{i}.npy"
-                    self._readers.append((split_read.start(path, sql, out), out))
-            except BaseException:  # no reader left running, no files left behind
-                self.close()
-                raise
+            self._readers = split_read.Readers(path, self.queries)
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows as (pid, day, int16 counts)."""
@@ -239,29 +214,13 @@ class ActivityRead:
     def close(self) -> None:
         """Stop any reader still running and remove its files (a PostgreSQL read in a thread
         runs to its end: its connection is its own)."""
-        for child, _ in self._readers:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        if self._readers is not None:
+            self._readers.close()
 
     def _tables(self) -> Iterator[np.ndarray]:
         raw = self.conn.connection.driver_connection
         assert raw is not None
-        to_pid = _sqlite_pids(raw, self.index)
-        if not self._readers:
-            yield from _mapped(_fetched(raw, self.queries[0]), to_pid)
-            return
-        for (child, out), sql in zip(self._readers, self.queries, strict=True):
-            rows = split_read.finish(child, out)
-            if rows is None:  # that reader failed: read its half here
-                yield from _mapped(_fetched(raw, sql), to_pid)
-                continue
-            out.unlink()
-            yield from _mapped((rows[at:at + FETCH] for at in range(0, len(rows), FETCH)), to_pid)
-            del rows
+        yield from _mapped(_tables(raw, self.queries, self._readers), _sqlite_pids(raw, self.index))
 
 
 def _narrowed(tables: Iterator[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -350,9 +309,23 @@ def _pids_of(rowids: np.ndarray, to_pid: np.ndarray) -> np.ndarray:
     return np.where(rowids < len(to_pid), to_pid[np.minimum(rowids, len(to_pid) - 1)], -1)
 
 
-def _fetched(raw: Any, sql: str, params: Sequence[Any] = ()) -> Iterator[np.ndarray]:
+def _tables(
+    raw: Any, queries: Sequence[str], readers: split_read.Readers | None
+) -> Iterator[np.ndarray]:
+    """The rows of each query as int64 matrices of FETCH rows: its reader's, or read here
+    (no readers, or that one failed)."""
+    results = readers.results() if readers is not None else (None for _ in queries)
+    for sql, rows in zip(queries, results, strict=True):
+        if rows is None:
+            yield from _fetched(raw, sql)
+        else:
+            yield from (rows[at:at + FETCH] for at in range(0, len(rows), FETCH))
+        del rows  # freed before the next query's rows are loaded
+
+
+def _fetched(raw: Any, sql: str) -> Iterator[np.ndarray]:
     """The rows of `sql` (integers) as int64 matrices of FETCH rows."""
-    cursor = raw.execute(sql, params)
+    cursor = raw.execute(sql)
     try:
         while rows := cursor.fetchmany(FETCH):
             yield np.array(rows, dtype=np.int64)

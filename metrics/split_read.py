@@ -15,6 +15,8 @@ import logging
 import sqlite3
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +55,40 @@ def finish(child: subprocess.Popen[bytes], out: Path) -> np.ndarray | None:
         log.warning("reader process failed (%s); reading its rows here", last)
         return None
     return np.load(out)
+
+
+class Readers:
+    """One reader process per query, begun at once, its rows saved in a temporary folder that
+    `close` removes (stopping any reader still running)."""
+
+    def __init__(self, path: str, queries: Sequence[str]):
+        self._tmp = tempfile.TemporaryDirectory(prefix="uptake-read-")
+        self._children: list[tuple[subprocess.Popen[bytes], Path]] = []
+        try:
+            for i, sql in enumerate(queries):
+                out = Path(self._tmp.name) / f"rows-{i}.npy"
+                self._children.append((start(path, sql, out), out))
+        except BaseException:  # no reader left running, no files left behind
+            self.close()
+            raise
+
+    def results(self) -> Iterator[np.ndarray | None]:
+        """Each query's rows, in order; None where its reader failed (the caller reads them)."""
+        for child, out in self._children:
+            rows = finish(child, out)
+            if rows is not None:
+                out.unlink()
+            yield rows
+            del rows  # the next read's rows do not join this one's in memory
+
+    def close(self) -> None:
+        """Stop any reader still running and remove the folder; safe to call again."""
+        for child, _ in self._children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        self._children = []
+        self._tmp.cleanup()
 
 
 if __name__ == "__main__":

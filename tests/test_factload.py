@@ -269,7 +269,7 @@ def test_messages_read_by_a_reader_process_are_the_same(
     with engine.connect() as conn:
         here = facts._load_messages(conn, index, zone, DAY, DAY)
         monkeypatch.setattr(split_read, "start", start)
-        assert factload.MessageRead(conn, *facts._message_bounds(DAY, DAY))._reader is None
+        assert factload.MessageRead(conn, *facts._message_bounds(DAY, DAY))._readers is None
         monkeypatch.setattr(factload, "SPLIT_ROWS", 1)  # a "large" table: a reader reads it
         reading = factload.MessageRead(conn, *facts._message_bounds(DAY, DAY))
         there = facts._load_messages(conn, index, zone, DAY, DAY, reading)
