@@ -14,7 +14,7 @@ from errors import BadInputError
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[str, IO[bytes]], None]
+Handler = Callable[[str, IO[bytes], zipfile.ZipInfo], None]  # (label, stream, member)
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -54,7 +54,8 @@ def open_export(path: Path) -> zipfile.ZipFile:
 
 
 def read_export(path: Path, handlers: Mapping[str, Handler]) -> list[str]:
-    """Feed each member to the handler of its base name, in the handlers' order.
+    """Feed each member to the handler of its base name, in the handlers' order: its label
+    (`ZIP name/member path`, for messages), an open stream and its ZipInfo.
 
     Members may sit in per-network folders; other files are logged once and skipped.
     Returns the skipped base names. Never extracts anything to disk.
@@ -74,7 +75,7 @@ def read_export(path: Path, handlers: Mapping[str, Handler]) -> list[str]:
             member = f"{label}/{info.filename}"
             try:
                 with archive.open(info) as raw:
-                    handlers[name](member, raw)
+                    handlers[name](member, raw, info)
             except ZIP_ERRORS as exc:
                 raise BadInputError(f"{member}: corrupt ZIP entry ({exc})") from None
     return skipped

@@ -19,7 +19,7 @@ from sqlalchemy import Table, func, select, update
 from errors import FatalSourceError, SkippableRecord, UptakeError
 from ingest import yammer_csv as ycsv
 from ingest.csvfile import decode_stream, read_rows
-from ingest.export_zip import ZIP_ERRORS, read_export
+from ingest.export_zip import read_export
 from ingest.read_ahead import can_read_ahead, read_ahead
 from ingest.runner import Window, Writer
 from settings import Settings
@@ -151,7 +151,6 @@ class ExportLoad:
         )
         self.users_from: dt.date | None = None
         self.path: Path | None = None
-        self.members: dict[str, zipfile.ZipInfo] = {}  # ZIP member by the name handlers get
         self.dialect = self.conn.dialect.name
         self.stored_query = select(*(MESSAGES.c[c] for c in STORED_COLUMNS)).where(
             Message.platform == ycsv.PLATFORM, among_ids(MESSAGES.c.message_id, self.dialect)
@@ -163,8 +162,6 @@ class ExportLoad:
     def run(self, path: Path) -> None:
         """Read the ZIP (Users, Groups, then Messages), then derive daily activity."""
         self.path = path
-        with contextlib.suppress(*ZIP_ERRORS, OSError), zipfile.ZipFile(path) as archive:
-            self.members = {f"{path.name}/{i.filename}": i for i in archive.infolist()}
         read_export(
             path,
             {
@@ -175,27 +172,26 @@ class ExportLoad:
         )
         self.finish()
 
-    def save_users(self, name: str, raw: IO[bytes]) -> None:
+    def save_users(self, name: str, raw: IO[bytes], _: zipfile.ZipInfo) -> None:
         """Users.csv → people and accounts (with state and join/suspend/delete dates)."""
         header, rows = self._rows(name, raw, ycsv.USERS_REQUIRED)
         parse = partial(ycsv.parse_user, c=ycsv.UserColumns.of(header), identity=self.identity)
         for chunk in self._chunks(name, rows, parse):
             self._save_user_chunk(chunk)
 
-    def save_groups(self, name: str, raw: IO[bytes]) -> None:
+    def save_groups(self, name: str, raw: IO[bytes], _: zipfile.ZipInfo) -> None:
         """Groups.csv → groups."""
         header, rows = self._rows(name, raw, ycsv.GROUPS_REQUIRED)
         parse = partial(ycsv.parse_group, c=ycsv.GroupColumns.of(header))
         for chunk in self._chunks(name, rows, parse):
             self.writer.upsert(GROUPS, chunk)
 
-    def save_messages(self, name: str, raw: IO[bytes]) -> None:
+    def save_messages(self, name: str, raw: IO[bytes], member: zipfile.ZipInfo) -> None:
         """Messages.csv → messages (upserted on id, so re-delivered messages never count twice).
 
         A large file is parsed a batch ahead by a reader process while this one writes."""
-        member = self.members.get(name)
-        large = member is not None and member.file_size >= AHEAD_BYTES
-        if self.path is not None and member is not None and large and can_read_ahead():
+        large = member.file_size >= AHEAD_BYTES
+        if self.path is not None and large and can_read_ahead():
             batches = read_ahead(parsed_member, str(self.path), member.filename, name)
         else:
             batches = parsed_messages(name, raw)

@@ -123,7 +123,7 @@ def test_a_regular_file_is_read_by_pandas_alone(engine, settings, tmp_path, monk
     monkeypatch.setattr(yammer_export, "CHUNK", 2)
     path = _zip(tmp_path, "m.zip", CASES["regular"])
     # Users.csv (always read by csv) left out: senders become accounts of their own
-    monkeypatch.setattr(yammer_export.ExportLoad, "save_users", lambda self, name, raw: None)
+    monkeypatch.setattr(yammer_export.ExportLoad, "save_users", lambda self, *args: None)
     assert _ingest(engine, settings, path)[:4] == ("success", 5, 5 + 2, 0)
     with engine.connect() as conn:
         stored = dict(conn.execute(select(Message.message_id, Message.thread_id)).all())
@@ -228,9 +228,9 @@ def test_a_failed_write_stops_the_reader_at_once(engine, settings, tmp_path, mon
     left = []
     save = yammer_export.ExportLoad.save_messages
 
-    def save_messages(self, name, raw):
+    def save_messages(self, *args):
         try:
-            save(self, name, raw)
+            save(self, *args)
         finally:
             left.append(list(closed))  # as the error leaves: not later, when it is collected
 
