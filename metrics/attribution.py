@@ -26,10 +26,29 @@ class Attribution:
 
     n_people: int
     as_of: np.ndarray  # sorted day numbers of the snapshots (may be empty)
-    rows: pd.DataFrame  # pid, attribute, snap (index into as_of), value (None when blank)
+    # pid, attr (index into names), snap (index into as_of), value (index into values; -1 blank)
+    rows: pd.DataFrame
     profile_department: np.ndarray  # object array per pid: Yammer profile department or None
     names: tuple[str, ...] = ()  # attribute names of every snapshot, also those not loaded
+    values: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
     _cache: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    @classmethod
+    def from_labels(
+        cls, n_people: int, as_of: np.ndarray, rows: pd.DataFrame, profile_department: np.ndarray
+    ) -> Attribution:
+        """An Attribution from rows of pid, attribute, snap and value as text (small rosters)."""
+        names = tuple(sorted(set(rows["attribute"]))) if len(rows) else ()
+        values = clean_values(rows["value"]) if len(rows) else pd.Series([], dtype=object)
+        value, labels = pd.factorize(values, use_na_sentinel=True)
+        coded = pd.DataFrame({
+            "pid": np.asarray(rows.get("pid", []), dtype=np.int32),
+            "attr": pd.Index(names).get_indexer(rows.get("attribute", [])).astype(np.int16),
+            "snap": np.asarray(rows.get("snap", []), dtype=np.int16),
+            "value": value.astype(np.int32),
+        })
+        return cls(n_people, np.asarray(as_of), coded, profile_department, names,
+                   np.asarray(labels, dtype=object))
 
     @property
     def n_snapshots(self) -> int:
@@ -40,7 +59,7 @@ class Attribution:
         """'all', 'department' and every roster attribute that names a group (not dates, not
         people)."""
         if " attributes" not in self._cache:
-            names = set(self.rows["attribute"].unique()) | set(self.names) | {"department"}
+            names = set(self.names) | {"department"}
             listed = [ALL, *sorted(names - set(DATE_ATTRIBUTES) - set(IDENTITY_ATTRIBUTES))]
             self._cache[" attributes"] = (np.array(listed, dtype=object), np.array([]))
         return list(self._cache[" attributes"][0])
@@ -103,21 +122,32 @@ class Attribution:
         if self.rows.empty:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, empty, empty
-        present = self.rows[["pid", "snap"]].drop_duplicates()
-        dates = self.rows[self.rows["attribute"].isin(DATE_ATTRIBUTES)]
-        wide = dates.pivot_table(
-            index=["pid", "snap"], columns="attribute", values="value", aggfunc="first"
-        )
-        frame = present.merge(wide.reset_index(), on=["pid", "snap"], how="left")
-        hire = parse_days(frame.get("hire_date", pd.Series([None] * len(frame))), NEVER)
-        leave = parse_days(frame.get("termination_date", pd.Series([None] * len(frame))))
-        snap = frame["snap"].to_numpy(dtype=np.int64)
+        pid = self.rows["pid"].to_numpy(dtype=np.int64)
+        snap = self.rows["snap"].to_numpy(dtype=np.int64)
+        present = np.unique(pid * len(self.as_of) + snap)  # one key per (pid, snap), sorted
+        hire = self._date_of("hire_date", present, NEVER)
+        leave = self._date_of("termination_date", present, FOREVER)
+        pid, snap = np.divmod(present, len(self.as_of))
         lower = np.concatenate([[NEVER], self.as_of[1:]])
         upper = np.concatenate([self.as_of[1:], [FOREVER]])
         starts = np.maximum(hire, lower[snap])
         ends = np.minimum(leave, upper[snap])
         keep = ends > starts
-        return frame["pid"].to_numpy(dtype=np.int64)[keep], starts[keep], ends[keep], snap[keep]
+        return pid[keep], starts[keep], ends[keep], snap[keep]
+
+    def _date_of(self, attribute: str, keys: np.ndarray, missing: int) -> np.ndarray:
+        """Day numbers of a date attribute for sorted (pid, snap) keys: the first row of each
+        key, `missing` where it has none, is blank or is not a date."""
+        out = np.full(len(keys), missing, dtype=np.int64)
+        if attribute not in self.names:
+            return out
+        rows = self.rows[self.rows["attr"].to_numpy() == self.names.index(attribute)]
+        key = rows["pid"].to_numpy(dtype=np.int64) * len(self.as_of) + rows["snap"].to_numpy()
+        key, first = np.unique(key, return_index=True)
+        used, which = np.unique(rows["value"].to_numpy()[first], return_inverse=True)
+        text = np.array([self.values[v] if v >= 0 else None for v in used], dtype=object)
+        out[np.searchsorted(keys, key)] = parse_days(text, missing)[which]
+        return out
 
     def _single(self, attribute: str) -> tuple[np.ndarray, np.ndarray]:
         if attribute == ALL:
@@ -128,14 +158,16 @@ class Attribution:
         if attribute == "department":
             has = pd.notna(self.profile_department)
             fallback[has] = self.profile_department[has]
-        rows = self.rows[(self.rows["attribute"] == attribute) & self.rows["value"].notna()]
-        labels = np.array(
-            sorted(set(rows["value"].unique()) | set(pd.unique(fallback)) | {UNKNOWN}),
-            dtype=object,
-        )
+        at = self.names.index(attribute) if attribute in self.names else -1
+        value = self.rows["value"].to_numpy()
+        rows = (self.rows["attr"].to_numpy() == at) & (value >= 0)
+        used = self.values[np.unique(value[rows])]
+        labels = np.array(sorted(set(used) | set(pd.unique(fallback)) | {UNKNOWN}), dtype=object)
         index = pd.Index(labels)
         matrix = np.tile(index.get_indexer(fallback).astype(np.int32), (self.n_snapshots, 1))
-        matrix[rows["snap"].to_numpy(), rows["pid"].to_numpy()] = index.get_indexer(rows["value"])
+        label_of = index.get_indexer(self.values).astype(np.int32)
+        matrix[self.rows["snap"].to_numpy()[rows], self.rows["pid"].to_numpy()[rows]] = (
+            label_of[value[rows]])
         return matrix, labels
 
     def _cross(self, outer: str, inner: str) -> tuple[np.ndarray, np.ndarray]:

@@ -300,14 +300,14 @@ def _load_attribution(
     every = np.array(as_of, dtype=np.int64)
     snapshots = in_effect(every, day_number(start), day_number(end))
     names = _attribute_names(conn)
-    frame = _attribute_rows(conn, index, snapshots, names, len(snapshots) == len(every))
+    frame, values = _attribute_rows(conn, index, snapshots, names, len(snapshots) == len(every))
     profile = accounts[(accounts["platform"] == "yammer") & accounts["department"].notna()]
     profile = profile.sort_values(
         ["has_user_record", "updated_at"], ascending=[False, False], kind="mergesort"
     ).drop_duplicates("pid")
     department = np.full(len(index), None, dtype=object)
     department[profile["pid"].to_numpy()] = profile["department"].to_numpy()
-    return Attribution(len(index), snapshots, frame, department, names)
+    return Attribution(len(index), snapshots, frame, department, names, values)
 
 
 def in_effect(as_of: np.ndarray, first: int, last: int) -> np.ndarray:
@@ -340,8 +340,10 @@ def _attribute_rows(
     snapshots: np.ndarray,
     attributes: tuple[str, ...],
     every: bool,
-) -> pd.DataFrame:
-    """The roster attribute rows of `snapshots` as pid, attribute, snap, value (cleaned).
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The roster attribute rows of `snapshots` as codes — pid, attr (position in
+    `attributes`), snap, value (position in the returned values; -1 when blank) — and the
+    values (cleaned).
 
     Every snapshot: one pass over the table. Some: one query per attribute and snapshot, by
     the (attribute, valid_from) index. Either way rows become codes a batch at a time: a year
@@ -356,14 +358,12 @@ def _attribute_rows(
     for pid, code, days, cells in batches:
         parts.append((pid, code, np.searchsorted(snapshots, days),
                       _global_codes(clean_values(pd.Series(cells, dtype=object)), values)))
-    pids, codes, snaps, value_codes = (
-        np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
-        for i in range(4)
-    )
-    name_labels = np.array([*attributes, None], dtype=object)
-    value_labels = np.array([*values, None], dtype=object)  # code -1 (missing) → None
-    return pd.DataFrame({"pid": pids, "attribute": name_labels[codes], "snap": snaps,
-                         "value": value_labels[value_codes]})
+    columns = {"pid": np.int32, "attr": np.int16, "snap": np.int16, "value": np.int32}
+    frame = pd.DataFrame({
+        name: (np.concatenate([p[i] for p in parts]) if parts else np.zeros(0)).astype(kind)
+        for i, (name, kind) in enumerate(columns.items())
+    })
+    return frame, np.array(list(values), dtype=object)
 
 
 def _coded(

@@ -235,11 +235,18 @@ def test_sqlite_reads_the_roster_as_numbers_as_the_text_path_does(
             facts._attribute_batches(conn, snapshots, names, True), index, names))
         text = facts._attribute_rows(conn, index, snapshots, names, every=True)
 
-    def ordered(frame: pd.DataFrame) -> pd.DataFrame:
-        return frame.sort_values(["pid", "attribute", "snap"]).reset_index(drop=True)
+    def labelled(coded: tuple[pd.DataFrame, np.ndarray]) -> pd.DataFrame:
+        frame, values = coded
+        value = frame["value"].to_numpy()
+        return pd.DataFrame({
+            "pid": frame["pid"], "attribute": np.array(names)[frame["attr"].to_numpy()],
+            "snap": frame["snap"],
+            "value": np.where(value >= 0, values[np.maximum(value, 0)], None),
+        }).sort_values(["pid", "attribute", "snap"]).reset_index(drop=True)
 
-    assert len(numbers) > 20 and len(snapshots) > 1 and len(names) > 2
-    pd.testing.assert_frame_equal(ordered(numbers), ordered(text))
+    assert len(numbers[0]) > 20 and len(snapshots) > 1 and len(names) > 2
+    assert labelled(numbers)["value"].isna().any()  # blanks stay blank
+    pd.testing.assert_frame_equal(labelled(numbers), labelled(text))
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -79,7 +79,7 @@ def make_facts(people) -> Facts:
     for pid, (_, _, depts, _, _) in enumerate(people):
         for snap, dept in enumerate(depts):
             rows.append({"pid": pid, "attribute": "department", "snap": snap, "value": dept})
-    attribution = Attribution(
+    attribution = Attribution.from_labels(
         n, np.array([base, base + 7]), pd.DataFrame(rows), np.full(n, None, dtype=object)
     )
     acts = []
