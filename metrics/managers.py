@@ -16,7 +16,6 @@ from metrics.periods import (
     check_grain,
     empty,
     finish,
-    groups_of,
     last_days,
     member_codes,
     numbers,
@@ -61,11 +60,6 @@ PRIVACY = {
 }
 
 
-def role_of(facts: Any, pids: np.ndarray, days: np.ndarray) -> np.ndarray:
-    """'manager' or 'other' for each person-day, from the roster's is_manager attribute."""
-    return np.where(is_manager(facts, pids, days), ROLES[0], ROLES[1]).astype(object)
-
-
 def is_manager(facts: Any, pids: np.ndarray, days: np.ndarray) -> np.ndarray:
     """True where the roster in effect that day says is_manager (unknown people: False)."""
     pids = np.asarray(pids, dtype=np.int64)
@@ -92,22 +86,9 @@ def compute_manager_participation(
     keep = (days >= np.datetime64(lo, "D")) & (days <= np.datetime64(hi, "D"))
     keep &= messages["pid"].to_numpy() >= 0
     messages, days = messages.loc[keep], days[keep]
-    pids = messages["pid"].to_numpy()
-    starter = messages["is_starter"].to_numpy(dtype=bool)
-    written = pd.DataFrame(
-        {
-            "period": period_of(days, grain).astype("datetime64[ns]"),
-            "group": groups_of(facts, by, pids, days),
-            "role": role_of(facts, pids, days),
-            "pid": pids,
-            "threads": starter.astype("int64"),
-            "replies": (~starter).astype("int64"),
-        }
-    )
     keys = ["period", "group", "role"]
-    counts = written.groupby(keys).agg(
-        authors=("pid", "nunique"), threads=("threads", "sum"), replies=("replies", "sum")
-    )
+    counts = _written(facts, by, messages["pid"].to_numpy(), days,
+                      messages["is_starter"].to_numpy(dtype=bool), grain)
     members = member_codes(facts, by, lo, hi, grain)
     ends = last_days(period_start(members.index, grain), grain, hi)
     heads = members.counts(extra=is_manager(facts, members.pid, ends))
@@ -124,6 +105,29 @@ def compute_manager_participation(
     out["reply_share"] = out["replies"] / totals["replies"].replace(0, np.nan)
     out["replies_per_thread"] = out["replies"] / out["threads"].replace(0, np.nan)
     return finish(out[COLUMNS], keys)
+
+
+def _written(
+    facts: Any, by: str, pids: np.ndarray, days: np.ndarray, starter: np.ndarray, grain: str
+) -> pd.DataFrame:
+    """Authors, threads and replies per (period, group, role) of the messages (known senders).
+
+    Grouped on integer codes, labelled after: millions of messages as object labels cost GBs.
+    """
+    codes, labels = facts.group_codes(by, pids, days)
+    written = pd.DataFrame({
+        "period": numbers(period_of(days, grain)), "group": codes,
+        "role": is_manager(facts, pids, days), "pid": pids,
+        "threads": starter, "replies": ~starter,
+    })
+    counts = written.groupby(["period", "group", "role"]).agg(
+        authors=("pid", "nunique"), threads=("threads", "sum"), replies=("replies", "sum")
+    ).reset_index()
+    counts["period"] = as_days(counts["period"].to_numpy()).astype("datetime64[ns]")
+    counts["group"] = np.asarray(labels, dtype=object)[counts["group"].to_numpy()]
+    counts["role"] = np.where(counts["role"], ROLES[0], ROLES[1]).astype(object)
+    return counts.astype({"threads": "int64", "replies": "int64"}).set_index(
+        ["period", "group", "role"])
 
 
 SUB = {"manager_participation": "role"}  # the row key beside period and group
