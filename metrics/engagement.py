@@ -97,10 +97,12 @@ def member_counts(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pids = facts.activity["pid"].to_numpy()
         days = facts.activity_days()
         member = facts.member_mask(pids, days)
-        counts = facts.activity[list(KINDS)].to_numpy(dtype=np.int32)
+        # compact: cached for every breakdown of a refresh, beside the activity it copies
+        # (day numbers fit int32; counts are capped at CAP on load, so int16 holds them)
+        counts = facts.activity[list(KINDS)].to_numpy(dtype=np.int16)
         if not member.all():
             pids, days, counts = pids[member], days[member], counts[member]
-        return pids.astype(np.int64), days.astype(np.int64), counts
+        return pids.astype(np.int32), days.astype(np.int32), counts
 
     return facts.cached("member_counts", produce)
 
@@ -143,7 +145,8 @@ def engagement_grid(facts: Facts, by: str, lo: int, hi: int) -> Grid:
 def _member_snapshots(facts: Facts) -> np.ndarray:
     """The roster snapshot in effect on each member activity row (shared by breakdowns)."""
     return facts.cached(
-        "member_snaps", lambda: facts.attribution.snapshot_index(member_counts(facts)[1])
+        "member_snaps",
+        lambda: facts.attribution.snapshot_index(member_counts(facts)[1]).astype(np.int16),
     )
 
 

@@ -15,6 +15,7 @@ from metrics.attribution import ALL, CROSS
 from metrics.calendar import day_number, from_day_number, parse_days
 from metrics.factload import bulk_insert, rows_frame
 from metrics.facts import Facts, data_range, load_facts
+from metrics.heap import release_free_memory
 from metrics.materialise import PAGE_VIEWS, changed_periods, compute_views, save_views
 from metrics.periods import GRAINS
 from metrics.trends import LOOKBACK, STORED, compute_daily
@@ -153,10 +154,12 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
     # read (engaging activity) is enough, and their first activity days are cached.
     facts = load_facts(engine, settings, start, last, with_messages=True, first_activity=known,
                        complete_from=lo if incremental else None)
+    release_free_memory()
     dimensions = materialised_dimensions(facts.attributes())
     if incremental and state is not None and state.dimensions != ",".join(dimensions):
         return _run(engine, settings, Plan(True, queue_id=plan.queue_id, reason="new attribute"))
     views = compute_views(facts, since)
+    release_free_memory()
     frames = {dim: compute_daily(facts, dim, lo, hi) for dim in dimensions}
     with write_transaction(engine) as conn:
         if incremental:
