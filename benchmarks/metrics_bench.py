@@ -30,7 +30,8 @@ DAYS = 365
 START = dt.date(2025, 1, 1)
 DEPARTMENTS = [f"Department {i:02d}" for i in range(20)]
 REGIONS = ["EMEA", "Americas", "APAC", "Nordics", "Canada"]
-TARGETS = {"refresh_full": 60.0, "refresh_incremental": 5.0, "engagement_90d": 0.2}
+TARGETS = {"refresh_full": 60.0, "refresh_incremental": 5.0, "engagement_90d": 0.2,
+           "demo_refresh_full": 60.0}
 PEAK_TARGET_MB = 2048.0
 BENCH_SCHEMA = "uptake_bench_metrics"
 
@@ -50,6 +51,7 @@ def run(scale: int, workdir: str | Path) -> list[dict[str, Any]]:
     for backend, url in urls.items():
         results += _bench_backend(backend, url, org, scale, workdir)
     results += _bench_duckdb(org, scale, results)
+    results += _bench_demo(scale, workdir)
     return results
 
 
@@ -120,10 +122,24 @@ def _bench_backend(
     return out
 
 
+def _bench_demo(scale: int, workdir: Path) -> list[dict[str, Any]]:
+    """The demo organisation the ingest benchmark left in `workdir` (SQLite), when it did:
+    its first refresh (which also recounts the message facts) and then `refresh --full`."""
+    from benchmarks import ingest_bench
+
+    config = workdir / ingest_bench.CONFIG
+    if not (workdir / ingest_bench.STORE).exists() or not config.exists():
+        return []
+    common = {"suite": "metrics", "backend": "sqlite (demo store)", "scale": scale}
+    return [_result(common, name, _child(config, name))
+            for name in ("demo_refresh_first", "demo_refresh_full")]
+
+
 def _result(common: dict[str, Any], name: str, measured: dict[str, Any]) -> dict[str, Any]:
-    target = TARGETS[name]
+    target = TARGETS.get(name)
     peak = measured.get("peak_mb")
-    ok = measured["seconds"] < target and (peak is None or peak < PEAK_TARGET_MB)
+    ok = (target is None or measured["seconds"] < target) and (
+        peak is None or peak < PEAK_TARGET_MB)
     result = {**common, "name": name, **measured, "target_s": target, "ok": ok}
     print(json.dumps(result), file=sys.stderr, flush=True)  # progress of a long run
     return result
@@ -157,10 +173,10 @@ def measure(config: str, what: str) -> dict[str, Any]:
     sampler = TreePeak()
     sampler.start()
     started = time.perf_counter()
-    if what == "refresh_full":
-        note = refresh(engine, settings, full=False)
-    elif what == "refresh_incremental":
-        note = refresh(engine, settings)
+    if what in ("refresh_full", "refresh_incremental", "demo_refresh_first"):
+        note = refresh(engine, settings)  # the first refresh of a store is a full one
+    elif what == "demo_refresh_full":
+        note = refresh(engine, settings, full=True)
     else:
         from app import build_parser
         from metrics.cli import run_metric_command
