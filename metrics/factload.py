@@ -125,36 +125,81 @@ def sqlite_messages(
     })
 
 
-# Roster attribute rows with the person as people.rowid, the attribute as its position in
-# the names given (CASE … WHEN ? …) and the snapshot as a day number: only the value is text.
-SQLITE_ATTRIBUTES = """
-SELECT p.rowid, CASE a.attribute {whens} ELSE -1 END,
-       CAST(julianday(a.valid_from) - 2440587.5 AS INTEGER), a.value
+# Roster attribute rows as numbers only, a rowid range at a time in one string per range (no
+# Python object per row or cell): (people.rowid, the attribute's position among the names
+# given (CASE … WHEN ? …), the snapshot's day number) packed in one integer, then the value's
+# code: the rowid of its text in a temporary table of the distinct values (0: blank).
+ROSTER_VALUES = "uptake_roster_values"
+ATTRIBUTE_SPAN = 500_000  # person_attributes rowids a query covers
+DAY_BITS, NAME_BITS = 20, 8  # day numbers offset by 2 ** 19: ±1,435 years around 1970
+SQLITE_ATTRIBUTES = f"""
+SELECT group_concat(
+         ((p.rowid * {1 << NAME_BITS} + CASE a.attribute {{whens}} ELSE {(1 << NAME_BITS) - 1} END)
+           * {1 << DAY_BITS} + CAST(julianday(a.valid_from) - 2440587.5 AS INTEGER)
+           + {1 << (DAY_BITS - 1)})
+         || ',' || coalesce(v.rowid, CASE WHEN a.value IS NULL THEN 0 ELSE -1 END), ',')
 FROM person_attributes a JOIN people p ON p.person_key = a.person_key
+LEFT JOIN temp.{ROSTER_VALUES} v ON v.value = a.value
+WHERE a.rowid BETWEEN ? AND ?
 """
 
 
 def sqlite_attributes(
     conn: Connection, index: pd.Index, names: Sequence[str]
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Every roster attribute row as (pid, position in `names`, valid_from day number, value),
-    FETCH rows at a time; people not in `index` left out."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Every roster attribute row as (pid, position in `names`, valid_from day number, value
+    code) and the values by code (code 0: None); people not in `index` left out.
+
+    None, and the caller reads the rows as text, with more names than the packing holds or if
+    a value was not in the value table (the connection's one read transaction should make
+    that impossible).
+    """
+    if len(names) >= (1 << NAME_BITS) - 1:
+        return None
     if not names:  # the names come from the table: no names, no rows
-        return
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, empty, np.array([None], dtype=object)
     raw = conn.connection.driver_connection
     assert raw is not None
     to_pid = _sqlite_pids(raw, index)
-    sql = SQLITE_ATTRIBUTES.format(whens=" ".join(f"WHEN ? THEN {i}" for i in range(len(names))))
-    cursor = raw.execute(sql, tuple(names))
+    raw.execute(f"DROP TABLE IF EXISTS temp.{ROSTER_VALUES}")
+    raw.execute(f"CREATE TEMP TABLE {ROSTER_VALUES} AS "
+                "SELECT DISTINCT value FROM person_attributes WHERE value IS NOT NULL")
     try:
-        while rows := cursor.fetchmany(FETCH):
-            rowid, name, day, value = zip(*rows, strict=True)
-            pids = _pids_of(np.array(rowid, dtype=np.int64), to_pid)
-            keep = pids >= 0
-            yield (pids[keep], np.array(name, dtype=np.int64)[keep],
-                   np.array(day, dtype=np.int64)[keep], np.array(value, dtype=object)[keep])
+        raw.execute(f"CREATE UNIQUE INDEX temp.{ROSTER_VALUES}_value ON {ROSTER_VALUES} (value)")
+        texts = raw.execute(f"SELECT rowid, value FROM temp.{ROSTER_VALUES}").fetchall()
+        first, last = raw.execute("SELECT min(rowid), max(rowid) FROM person_attributes").fetchone()
+        whens = " ".join(f"WHEN ? THEN {i}" for i in range(len(names)))
+        sql = SQLITE_ATTRIBUTES.format(whens=whens)
+        parts = []
+        for at in range(first or 0, (last or -1) + 1, ATTRIBUTE_SPAN):
+            (text,) = raw.execute(sql, (*names, at, at + ATTRIBUTE_SPAN - 1)).fetchone()
+            if text:
+                parts.append(_unpacked(np.fromstring(text, dtype=np.int64, sep=","), to_pid,
+                                       len(names)))
     finally:
-        cursor.close()
+        raw.execute(f"DROP TABLE IF EXISTS temp.{ROSTER_VALUES}")
+    columns = [np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=np.int32)
+               for i in range(4)]
+    if (columns[3] < 0).any():
+        return None
+    values = np.full(max((r[0] for r in texts), default=0) + 1, None, dtype=object)
+    values[[r[0] for r in texts]] = [r[1] for r in texts]
+    return columns[0], columns[1], columns[2], columns[3], values
+
+
+def _unpacked(
+    pairs: np.ndarray, to_pid: np.ndarray, names: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """SQLITE_ATTRIBUTES' (packed, value code) pairs as compact pid, name, day and value code
+    arrays; people not in the index and names not asked for left out."""
+    packed, value = pairs[0::2], pairs[1::2]
+    pid = _pids_of(packed >> (DAY_BITS + NAME_BITS), to_pid)
+    name = (packed >> DAY_BITS) & ((1 << NAME_BITS) - 1)
+    day = (packed & ((1 << DAY_BITS) - 1)) - (1 << (DAY_BITS - 1))
+    keep = (pid >= 0) & (name < names)
+    return (pid[keep].astype(np.int32), name[keep].astype(np.int16),
+            day[keep].astype(np.int32), value[keep].astype(np.int32))
 
 
 class ActivityRead:

@@ -345,25 +345,34 @@ def _attribute_rows(
     `attributes`), snap, value (position in the returned values; -1 when blank) — and the
     values (cleaned).
 
-    Every snapshot: one pass over the table. Some: one query per attribute and snapshot, by
-    the (attribute, valid_from) index. Either way rows become codes a batch at a time: a year
-    of monthly snapshots of 100,000 people is millions of rows, a string per cell GBs.
+    Every snapshot: one pass over the table (on SQLite as numbers only). Some: one query per
+    attribute and snapshot, by the (attribute, valid_from) index. Either way rows become codes
+    a batch at a time: a year of monthly snapshots of 100,000 people is millions of rows, a
+    string per cell GBs.
     """
+    coded = (sqlite_attributes(conn, index, attributes)
+             if every and conn.dialect.name == "sqlite" else None)
+    if coded is not None:  # values as codes already: the distinct ones are cleaned once
+        pid, code, days, value, texts = coded
+        which, cleaned = pd.factorize(clean_values(pd.Series(texts, dtype=object)),
+                                      use_na_sentinel=True)
+        return (_attribute_frame(pid, code, np.searchsorted(snapshots, days), which[value]),
+                np.asarray(cleaned, dtype=object))
     values: dict[Any, int] = {}
     parts: list[tuple[np.ndarray, ...]] = []
-    if every and conn.dialect.name == "sqlite":  # people and names arrive as numbers
-        batches = sqlite_attributes(conn, index, attributes)
-    else:
-        batches = _coded(_attribute_batches(conn, snapshots, attributes, every), index, attributes)
+    batches = _coded(_attribute_batches(conn, snapshots, attributes, every), index, attributes)
     for pid, code, days, cells in batches:
         parts.append((pid, code, np.searchsorted(snapshots, days),
                       _global_codes(clean_values(pd.Series(cells, dtype=object)), values)))
-    columns = {"pid": np.int32, "attr": np.int16, "snap": np.int16, "value": np.int32}
-    frame = pd.DataFrame({
-        name: (np.concatenate([p[i] for p in parts]) if parts else np.zeros(0)).astype(kind)
-        for i, (name, kind) in enumerate(columns.items())
-    })
-    return frame, np.array(list(values), dtype=object)
+    columns = (np.concatenate([p[i] for p in parts]) if parts else np.zeros(0) for i in range(4))
+    return _attribute_frame(*columns), np.array(list(values), dtype=object)
+
+
+def _attribute_frame(
+    pid: np.ndarray, code: np.ndarray, snap: np.ndarray, value: np.ndarray
+) -> pd.DataFrame:
+    return pd.DataFrame({"pid": pid.astype(np.int32), "attr": code.astype(np.int16),
+                         "snap": snap.astype(np.int16), "value": value.astype(np.int32)})
 
 
 def _coded(

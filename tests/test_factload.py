@@ -231,8 +231,7 @@ def test_sqlite_reads_the_roster_as_numbers_as_the_text_path_does(
             facts.select(facts.RosterSnapshot.as_of)).scalars()), dtype=np.int64)
         names = facts._attribute_names(conn)
         numbers = facts._attribute_rows(conn, index, snapshots, names, every=True)
-        monkeypatch.setattr(facts, "sqlite_attributes", lambda conn, index, names: facts._coded(
-            facts._attribute_batches(conn, snapshots, names, True), index, names))
+        monkeypatch.setattr(facts, "sqlite_attributes", lambda conn, index, names: None)
         text = facts._attribute_rows(conn, index, snapshots, names, every=True)
 
     def labelled(coded: tuple[pd.DataFrame, np.ndarray]) -> pd.DataFrame:
