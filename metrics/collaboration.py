@@ -17,9 +17,8 @@ from metrics.periods import (
     check_grain,
     empty,
     finish,
-    groups_of,
+    numbers,
     period_of,
-    values_of,
 )
 
 _RULES = (
@@ -120,23 +119,15 @@ def _compute_cross(
     if lo > hi:
         return empty(CROSS_COLUMNS)
     pairs = reply_pairs(facts, lo, hi)
-    days = pairs["day"].to_numpy()
-    mine = values_of(facts, attribute, pairs["pid"].to_numpy(), days)
-    theirs = values_of(facts, attribute, pairs["starter"].to_numpy(), days)
-    known = (mine != UNKNOWN) & (theirs != UNKNOWN)
-    frame = pd.DataFrame(
-        {
-            "period": period_of(days, grain).astype("datetime64[ns]"),
-            "group": groups_of(facts, by, pairs["pid"].to_numpy(), days),
-            "pid": pairs["pid"].to_numpy(),
-            "known": known,
-            "cross": known & (mine != theirs),
-        }
-    )
-    out = frame.groupby(["period", "group"]).agg(
+    days, pids = pairs["day"].to_numpy(), pairs["pid"].to_numpy()
+    known, cross = _crossing(facts, attribute, pids, pairs["starter"].to_numpy(), days)
+    codes, labels = facts.group_codes(by, pids, days)
+    frame = pd.DataFrame({"period": numbers(period_of(days, grain)), "group": codes,
+                          "pid": pids, "known": known, "cross": cross})
+    out = _labelled(frame.groupby(["period", "group"]).agg(
         people=("pid", "nunique"), replies=("pid", "size"), known=("known", "sum"),
         cross=("cross", "sum"),
-    ).reset_index()
+    ).reset_index(), labels, ["group"])
     out["cross_share"] = out["cross"] / out["known"].replace(0, np.nan)
     return finish(out[CROSS_COLUMNS], ["period", "group"])
 
@@ -168,19 +159,36 @@ def compute_reply_matrix(
     if lo > hi:
         return empty(MATRIX_COLUMNS)
     pairs = reply_pairs(facts, lo, hi)
-    days = pairs["day"].to_numpy()
-    frame = pd.DataFrame(
-        {
-            "period": period_of(days, grain).astype("datetime64[ns]"),
-            "group": groups_of(facts, by, pairs["pid"].to_numpy(), days),
-            "target": groups_of(facts, by, pairs["starter"].to_numpy(), days),
-            "pid": pairs["pid"].to_numpy(),
-        }
-    )
-    out = frame.groupby(["period", "group", "target"]).agg(
+    days, pids = pairs["day"].to_numpy(), pairs["pid"].to_numpy()
+    codes, labels = facts.group_codes(by, pids, days)
+    frame = pd.DataFrame({"period": numbers(period_of(days, grain)), "group": codes,
+                          "target": facts.group_codes(by, pairs["starter"].to_numpy(), days)[0],
+                          "pid": pids})
+    out = _labelled(frame.groupby(["period", "group", "target"]).agg(
         people=("pid", "nunique"), replies=("pid", "size")
-    ).reset_index()
+    ).reset_index(), labels, ["group", "target"])
     return finish(out[MATRIX_COLUMNS], ["period", "group", "target"])
+
+
+def _crossing(
+    facts: Any, attribute: str, pids: np.ndarray, starters: np.ndarray, days: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(known, cross) per reply: both sides' `attribute` known, and different."""
+    if attribute not in facts.attributes():  # not in the roster: Unknown for everyone
+        return np.zeros(len(pids), dtype=bool), np.zeros(len(pids), dtype=bool)
+    mine, labels = facts.group_codes(attribute, pids, days)
+    theirs = facts.group_codes(attribute, starters, days)[0]
+    unknown = np.asarray(labels, dtype=object) == UNKNOWN
+    known = ~unknown[mine] & ~unknown[theirs]
+    return known, known & (mine != theirs)
+
+
+def _labelled(out: pd.DataFrame, labels: np.ndarray, coded: list[str]) -> pd.DataFrame:
+    """Rows grouped on codes (period as a day number, groups as label indexes) labelled."""
+    out["period"] = as_days(out["period"].to_numpy()).astype("datetime64[ns]")
+    for column in coded:
+        out[column] = np.asarray(labels, dtype=object)[out[column].to_numpy()]
+    return out
 
 
 SUB = {"reply_matrix": "target"}  # the row key beside period and group, for materialisation

@@ -123,13 +123,6 @@ def groups_of(facts: Any, by: str, pids: np.ndarray, days: Any) -> np.ndarray:
     return out
 
 
-def values_of(facts: Any, attribute: str, pids: np.ndarray, days: Any) -> np.ndarray:
-    """Like groups_of, but an attribute the roster does not have is Unknown for everyone."""
-    if attribute not in facts.attributes():
-        return np.full(len(pids), UNKNOWN, dtype=object)
-    return groups_of(facts, attribute, pids, days)
-
-
 @dataclass
 class PeriodPeople:
     """Distinct (period, person) pairs with the person's group code; ordered by (pid, period)."""
