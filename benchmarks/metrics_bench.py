@@ -3,7 +3,8 @@
 `run(scale, workdir)` builds a synthetic organisation of `scale` members × 365 days of
 person-day facts (MAX-merged Graph + export rows, two roster snapshots, joins, suspensions),
 loads it into SQLite and PostgreSQL (when UPTAKE_BENCH_POSTGRES_URL or
-UPTAKE_TEST_POSTGRES_URL is set) and times what the targets of issue 3 name.
+UPTAKE_TEST_POSTGRES_URL is set) and times what the targets of issue 3 name; then, when the
+ingest benchmark left its demo store in `workdir`, refreshes that realistic store too.
 """
 
 from __future__ import annotations
