@@ -9,11 +9,9 @@ from typing import cast
 
 import numpy as np
 from sqlalchemy import Connection, Table
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from store.models import DailyActivity
-from store.upsert import insert_columns
+from store.upsert import insert_columns, upsert
 
 FACTS = cast(Table, DailyActivity.__table__)
 KEY_WIDTH = 64  # every person key is a hex HMAC-SHA256
@@ -79,16 +77,9 @@ def insert_facts(
         return insert_columns(conn, FACTS, {
             "source": [source] * n, "person_key": keys, "day": days, **values
         })
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(FACTS)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["day", "source", "person_key"],
-        set_={c: FACTS.c[c] + stmt.excluded[c] for c in COUNTS},
-    )
-    conn.execute(stmt, [
-        {"day": day, "source": source, "person_key": key, **{c: values[c][i] for c in COUNTS}}
-        for i, (day, key) in enumerate(zip(days, keys, strict=True))
-    ])
+    rows = list(zip(days, [source] * n, keys, *values.values(), strict=True))
+    upsert(conn, FACTS, rows, columns=("day", "source", "person_key", *COUNTS), update=COUNTS,
+           add=COUNTS)
     return n
 
 

@@ -52,13 +52,18 @@ def upsert(
     update: Sequence[str] | None = None,
     *,
     columns: Sequence[str] | None = None,
+    add: Sequence[str] = (),
 ) -> int:
     """Insert rows, updating `update` columns (default: all non-key) on key conflicts.
 
     Rows are dicts, or tuples in the order of `columns`. The last row of each key wins.
-    `update=()` inserts only new keys and leaves existing rows alone. Returns rows sent.
+    `update=()` inserts only new keys and leaves existing rows alone. Columns in `add` (of
+    `update`) get the row's value added to the stored one instead; then no key may repeat.
+    Returns rows sent.
     """
     keys = tuple(keys or (c.name for c in table.primary_key.columns))
+    if add:
+        rows = list(rows)  # type: ignore[assignment]  # counted: a repeated key would lose its add
     if columns is None:
         batch_dicts = dedupe(rows, keys)  # type: ignore[arg-type]
         if not batch_dicts:
@@ -70,9 +75,11 @@ def upsert(
         batch = dedupe_tuples(rows, [columns.index(k) for k in keys])  # type: ignore[arg-type]
         if not batch:
             return 0
+    if add and len(batch) != len(rows):  # type: ignore[arg-type]  # a list when `add`
+        raise ValueError(f"{table.name}: a key repeats in rows whose values are added")
     if update is None:
         update = [c for c in columns if c not in keys]
-    plan = _plan(conn.dialect, table, columns, keys, tuple(update))
+    plan = _plan(conn.dialect, table, columns, keys, tuple(update), tuple(add))
     return plan.send(conn, batch)
 
 
@@ -153,8 +160,10 @@ def _plan(
     columns: tuple[str, ...],
     keys: tuple[str, ...] | None,
     update: tuple[str, ...],
+    add: tuple[str, ...] = (),
 ) -> _Plan:
-    """Compile once: (keys None) plain INSERT, else INSERT … ON CONFLICT (keys) DO …."""
+    """Compile once: (keys None) plain INSERT, else INSERT … ON CONFLICT (keys) DO …
+    (`add` columns: stored value + the row's)."""
     missing = [c for c in table.columns if c.name not in columns and c.default is not None]
     if any(not c.default.is_scalar for c in missing):  # type: ignore[union-attr]
         raise TypeError(f"{table.name}: pass every column whose default is not a constant")
@@ -163,7 +172,9 @@ def _plan(
     stmt = insert(table)
     if keys is not None and update:
         stmt = stmt.on_conflict_do_update(
-            index_elements=keys, set_={c: stmt.excluded[c] for c in update}
+            index_elements=keys,
+            set_={c: table.c[c] + stmt.excluded[c] if c in add else stmt.excluded[c]
+                  for c in update},
         )
     elif keys is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=keys)

@@ -58,6 +58,22 @@ def test_conflicts_update_only_the_named_columns(engine):
 
 
 @BACKENDS
+def test_added_columns_add_to_the_stored_values_and_keys_may_not_repeat(engine):
+    with write_transaction(engine) as conn:
+        _people(conn, "a", "b")
+        upsert(conn, DailyActivity.__table__, [("g", "a", DAY, 1, 0, 0, 5)], columns=FACT)
+    with write_transaction(engine) as conn:
+        upsert(conn, DailyActivity.__table__,
+               [("g", "a", DAY, 2, 0, 0, 9), ("g", "b", DAY, -1, 0, 0, 4)], columns=FACT,
+               update=("posts", "reads"), add=("posts",))
+        with pytest.raises(ValueError, match="a key repeats"):
+            upsert(conn, DailyActivity.__table__,
+                   [("g", "a", DAY, 1, 0, 0, 0), ("g", "a", DAY, 1, 0, 0, 0)], columns=FACT,
+                   add=("posts",))
+    assert _facts(engine) == [("a", DAY, 3, 9), ("b", DAY, -1, 4)]  # reads replaced
+
+
+@BACKENDS
 def test_dicts_fill_constant_defaults_and_store_what_core_stores(engine):
     joined = dt.datetime(2025, 1, 2, 3, 4, 5)
     with write_transaction(engine) as conn:
