@@ -17,6 +17,7 @@ from metrics.periods import (
     check_grain,
     empty,
     finish,
+    labelled,
     numbers,
     period_of,
 )
@@ -124,7 +125,7 @@ def _compute_cross(
     codes, labels = facts.group_codes(by, pids, days)
     frame = pd.DataFrame({"period": numbers(period_of(days, grain)), "group": codes,
                           "pid": pids, "known": known, "cross": cross})
-    out = _labelled(frame.groupby(["period", "group"]).agg(
+    out = labelled(frame.groupby(["period", "group"]).agg(
         people=("pid", "nunique"), replies=("pid", "size"), known=("known", "sum"),
         cross=("cross", "sum"),
     ).reset_index(), labels, ["group"])
@@ -164,7 +165,7 @@ def compute_reply_matrix(
     frame = pd.DataFrame({"period": numbers(period_of(days, grain)), "group": codes,
                           "target": facts.group_codes(by, pairs["starter"].to_numpy(), days)[0],
                           "pid": pids})
-    out = _labelled(frame.groupby(["period", "group", "target"]).agg(
+    out = labelled(frame.groupby(["period", "group", "target"]).agg(
         people=("pid", "nunique"), replies=("pid", "size")
     ).reset_index(), labels, ["group", "target"])
     return finish(out[MATRIX_COLUMNS], ["period", "group", "target"])
@@ -181,14 +182,6 @@ def _crossing(
     unknown = np.asarray(labels, dtype=object) == UNKNOWN
     known = ~unknown[mine] & ~unknown[theirs]
     return known, known & (mine != theirs)
-
-
-def _labelled(out: pd.DataFrame, labels: np.ndarray, coded: list[str]) -> pd.DataFrame:
-    """Rows grouped on codes (period as a day number, groups as label indexes) labelled."""
-    out["period"] = as_days(out["period"].to_numpy()).astype("datetime64[ns]")
-    for column in coded:
-        out[column] = np.asarray(labels, dtype=object)[out[column].to_numpy()]
-    return out
 
 
 SUB = {"reply_matrix": "target"}  # the row key beside period and group, for materialisation

@@ -16,6 +16,7 @@ from metrics.periods import (
     check_grain,
     empty,
     finish,
+    labelled,
     last_days,
     member_codes,
     numbers,
@@ -110,10 +111,8 @@ def compute_manager_participation(
 def _written(
     facts: Any, by: str, pids: np.ndarray, days: np.ndarray, starter: np.ndarray, grain: str
 ) -> pd.DataFrame:
-    """Authors, threads and replies per (period, group, role) of the messages (known senders).
-
-    Grouped on integer codes, labelled after: millions of messages as object labels cost GBs.
-    """
+    """Authors, threads and replies per (period, group, role) of the messages (known senders),
+    grouped on codes."""
     codes, labels = facts.group_codes(by, pids, days)
     written = pd.DataFrame({
         "period": numbers(period_of(days, grain)), "group": codes,
@@ -123,8 +122,7 @@ def _written(
     counts = written.groupby(["period", "group", "role"]).agg(
         authors=("pid", "nunique"), threads=("threads", "sum"), replies=("replies", "sum")
     ).reset_index()
-    counts["period"] = as_days(counts["period"].to_numpy()).astype("datetime64[ns]")
-    counts["group"] = np.asarray(labels, dtype=object)[counts["group"].to_numpy()]
+    counts = labelled(counts, labels, ["group"])
     counts["role"] = np.where(counts["role"], ROLES[0], ROLES[1]).astype(object)
     return counts.astype({"threads": "int64", "replies": "int64"}).set_index(
         ["period", "group", "role"])

@@ -123,6 +123,18 @@ def groups_of(facts: Any, by: str, pids: np.ndarray, days: Any) -> np.ndarray:
     return out
 
 
+def labelled(out: pd.DataFrame, labels: np.ndarray, coded: list[str]) -> pd.DataFrame:
+    """Rows grouped on codes — period as a day number, `coded` columns as indexes into
+    `labels` — with the period as a date and those columns as their labels (in place).
+
+    Metrics over millions of messages group on codes: object labels per row cost GBs.
+    """
+    out["period"] = as_days(out["period"].to_numpy()).astype("datetime64[ns]")
+    for column in coded:
+        out[column] = np.asarray(labels, dtype=object)[out[column].to_numpy()]
+    return out
+
+
 @dataclass
 class PeriodPeople:
     """Distinct (period, person) pairs with the person's group code; ordered by (pid, period)."""
