@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument(
         "--recount-messages", action="store_true",
         help="rebuild everything and recount message-derived activity from the stored "
-             "messages (a repair: ingest keeps it exact)",
+             "messages (a repair: ingest keeps it exact; a zone change recounts by itself)",
     )
 
     metrics = sub.add_parser("metrics", help="print a metric")

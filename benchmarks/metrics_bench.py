@@ -125,7 +125,7 @@ def _bench_backend(
 
 def _bench_demo(scale: int, workdir: Path) -> list[dict[str, Any]]:
     """The demo organisation the ingest benchmark left in `workdir` (SQLite), when it did:
-    its first refresh (which also recounts the message facts) and then `refresh --full`."""
+    its first refresh and then `refresh --full`."""
     from benchmarks import ingest_bench
 
     config = workdir / ingest_bench.CONFIG

@@ -29,6 +29,7 @@ from store.message_activity import (
     COUNTED_COLUMNS,
     MessageTally,
     local_days,
+    note_counted_zone,
     rebuild_message_activity,
 )
 from store.message_activity import SOURCE as EXPORT_ACTIVITY
@@ -150,6 +151,7 @@ class ExportLoad:
             None if retention is None else retention_cutoff(writer.settings, retention, _utcnow())
         )
         self.users_from: dt.date | None = None
+        self.counted = False  # message facts were counted (in self.zone) by this load
         self.path: Path | None = None
         self.dialect = self.conn.dialect.name
         self.stored_query = select(*(MESSAGES.c[c] for c in STORED_COLUMNS)).where(
@@ -211,6 +213,8 @@ class ExportLoad:
         self.tally.flush()
         for span in _spans(sorted(self.recount), REBUILD_SPAN_DAYS):
             rebuild_message_activity(self.conn, self.zone, days=span)
+        if self.counted or self.recount:
+            note_counted_zone(self.conn, self.zone)
         for day in sorted(self.days | self.recount):
             self.writer.touch(day, day)
 
@@ -275,6 +279,7 @@ class ExportLoad:
         """Plain INSERT for ids not stored yet (twice as fast on SQLite), upsert for the rest;
         the tally counts the rows written and uncounts the stored rows they replace."""
         ids, keys = columns["message_id"], columns["person_key"]
+        self.counted = True
         erased = self.writer.erased
         kept = [i for i, key in enumerate(keys) if key not in erased] if erased else range(len(ids))
         last = dict(zip([ids[i] for i in kept], kept, strict=True))  # a repeated id: last wins

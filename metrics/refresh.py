@@ -24,7 +24,7 @@ from store.aggregates import AggEngagement, AggFirstActivity, RefreshState
 from store.engine import write_transaction
 from store.locks import hold_lock
 from store.message_activity import SOURCE as MESSAGE_SOURCE
-from store.message_activity import rebuild_message_activity
+from store.message_activity import counted_zone, note_counted_zone, rebuild_message_activity
 from store.models import DailyActivity, Message, RefreshQueue, RosterSnapshot
 from store.upsert import upsert
 
@@ -59,7 +59,8 @@ def refresh(
         days = _run(engine, settings, plan)
         took = time.perf_counter() - started
         what = "full refresh" if plan.full else "incremental refresh"
-        return f"{what} ({plan.reason}): {days:,} days recomputed in {took:.1f}s"
+        why = f"{plan.reason}, messages recounted" if plan.recount else plan.reason
+        return f"{what} ({why}): {days:,} days recomputed in {took:.1f}s"
 
 
 def is_stale(engine: Engine, settings: Settings) -> bool:
@@ -90,17 +91,19 @@ def make_plan(
             select(RefreshQueue.id, RefreshQueue.day_from, RefreshQueue.day_to)
         ).all()
         queue_id = max((row[0] for row in queue), default=None)
-        # Ingest keeps message facts exact, in the zone configured then: they are recounted
-        # when asked, or when that zone may not be the configured one (never refreshed, or
-        # refreshed last under another zone)
-        stale_zone = state is None or state.timezone != settings.timezone
+        # Ingest keeps message facts exact, in the zone configured then (recorded with them):
+        # they are recounted when asked, or when that zone is not the configured one
+        recorded, zone = counted_zone(conn)
+        if recorded:
+            stale_zone = zone != settings.timezone
+        else:  # facts written by other means than an ingest: as last refreshed, if ever
+            stale_zone = state is None or state.timezone != settings.timezone
         if full or recount:
-            reason = "requested, messages recounted" if recount else "requested"
-            return Plan(True, queue_id=queue_id, reason=reason, recount=recount or stale_zone)
+            return Plan(True, queue_id=queue_id, reason="requested", recount=recount or stale_zone)
         if state is None:
-            return Plan(True, queue_id=queue_id, reason="first refresh", recount=True)
+            return Plan(True, queue_id=queue_id, reason="first refresh", recount=stale_zone)
         if state.timezone != settings.timezone:
-            return Plan(True, queue_id=queue_id, reason="time zone changed", recount=True)
+            return Plan(True, queue_id=queue_id, reason="time zone changed", recount=stale_zone)
         if state.roster != _roster(conn):
             return Plan(True, queue_id=queue_id, reason="HR roster changed")
         if not queue:
@@ -118,6 +121,7 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
             days = _message_days(conn, settings)
             for at in range(0, len(days), MESSAGE_DAYS_CHUNK):  # a month's messages at a time
                 rebuild_message_activity(conn, settings.zone, days[at:at + MESSAGE_DAYS_CHUNK])
+            note_counted_zone(conn, settings.zone, recounted=True)
     with engine.connect() as conn:
         span = data_range(conn, settings.zone)
         state = _state(conn)

@@ -25,7 +25,8 @@ from sqlalchemy import (
 )
 
 from store.fact_insert import insert_facts
-from store.models import DailyActivity, Message
+from store.models import DailyActivity, FactZone, Message
+from store.upsert import upsert
 
 SOURCE = "yammer_export"
 OFFSET_PROBE = dt.timedelta(hours=1)  # UTC offsets change at most once within this
@@ -99,6 +100,25 @@ class MessageTally:
                 DailyActivity.reactions == 0, DailyActivity.reads == 0,
             ))
         return len(days)
+
+
+def counted_zone(conn: Connection) -> tuple[bool, str | None]:
+    """(recorded, zone): whether a zone is recorded for the message facts, and which (None:
+    unknown, or counted in more than one)."""
+    row = conn.execute(select(FactZone.zone).where(FactZone.source == SOURCE)).first()
+    return (False, None) if row is None else (True, row.zone)
+
+
+def note_counted_zone(conn: Connection, zone: ZoneInfo, recounted: bool = False) -> None:
+    """Record that message facts were counted in `zone`: every one of them (`recounted`), or
+    some more — then the recorded zone stays if it is the same, else becomes unknown."""
+    recorded, before = counted_zone(conn)
+    after = zone.key if recounted or not recorded or before == zone.key else None
+    if recorded and after == before:
+        return
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    row = {"source": SOURCE, "zone": after, "updated_at": now}
+    upsert(conn, FactZone.__table__, [row])  # type: ignore[arg-type]
 
 
 def rebuild_message_activity(

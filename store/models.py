@@ -183,6 +183,16 @@ class IngestState(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
+class FactZone(Base):
+    """The time zone a source's message-derived facts were counted in (None: unknown, or more
+    than one), so a refresh recounts them only when that is not the configured zone."""
+
+    __tablename__ = "fact_zones"
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    zone: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
 class RefreshQueue(Base):
     """Days whose facts changed since the last refresh (`day_to` None: every later day too)."""
 

@@ -14,6 +14,7 @@ from ingest.runner import run_source
 from metrics.cli import run_metric_command
 from metrics.refresh import read_state, refresh
 from store.aggregates import AggEngagement, AggFirstActivity
+from store.message_activity import counted_zone
 from store.models import DailyActivity, RefreshQueue
 from tests import engagement_org as org
 from tests.conftest import BACKENDS
@@ -206,6 +207,8 @@ def test_a_zone_changed_before_the_first_refresh_recounts_message_days(london):
     settings.timezone = "UTC"
     assert csv(engine, settings, "all").splitlines()[3:] == UTC_LINES
     assert read_state(engine).timezone == "UTC"
+    with engine.connect() as conn:
+        assert counted_zone(conn) == (True, "UTC")  # recounted: in the configured zone now
 
 
 def _message_facts(engine) -> list[tuple]:
@@ -237,3 +240,58 @@ def test_a_full_refresh_reads_the_facts_and_recounting_repairs_them(london):
     summary = refresh(engine, settings, recount=True)
     assert "full refresh (requested, messages recounted)" in summary
     assert _message_facts(engine) == ingested and dump(engine) == aggregates
+
+
+def _drift(engine, fact: tuple) -> None:
+    """Add 40 posts to one message fact, as a bug or a hand edit would."""
+    from sqlalchemy import update
+
+    from store.engine import write_transaction
+
+    day, _, key = fact[:3]
+    with write_transaction(engine) as conn:
+        conn.execute(update(DailyActivity).where(
+            DailyActivity.day == day, DailyActivity.source == "yammer_export",
+            DailyActivity.person_key == key).values(posts=DailyActivity.posts + 40))
+
+
+@BACKENDS
+def test_the_first_refresh_reads_facts_counted_in_the_configured_zone(london):
+    """The ingest records the zone it counted message facts in; a first refresh in that zone
+    reads them as they are, without recounting (a drifted fact shows it), and records nothing
+    new."""
+    engine, settings = london
+    assert read_state(engine) is None
+    with engine.connect() as conn:
+        assert counted_zone(conn) == (True, org.ZONE)
+    _drift(engine, _message_facts(engine)[0])
+    drifted = _message_facts(engine)
+    summary = refresh(engine, settings)
+    assert "full refresh (first refresh):" in summary and "recounted" not in summary
+    assert _message_facts(engine) == drifted
+
+
+@BACKENDS
+def test_facts_counted_in_two_zones_are_recounted_by_the_next_refresh(london, tmp_path):
+    """A message ingested after the zone changed is counted in the new zone, the earlier ones
+    in the old: the recorded zone becomes unknown, and the next refresh recounts them all."""
+    from ingest.yammer_export import YammerExportSource
+    from tests.yammer_fixtures import export_zip, message
+
+    engine, settings = london
+    settings.timezone = "UTC"
+    late = message("115", "101", "11", dt.datetime(2025, 3, 31, 9, 0), email=org.email("s1"))
+    zipped = export_zip(tmp_path / "late.zip", users=[], messages=[late])
+    run_source(engine, settings, YammerExportSource(settings, file=zipped))
+    with engine.connect() as conn:
+        assert counted_zone(conn) == (True, None)
+    mixed = _message_facts(engine)
+    summary = refresh(engine, settings)
+    assert "full refresh (first refresh, messages recounted)" in summary
+    recounted = _message_facts(engine)
+    assert recounted != mixed  # 104 (23:30 UTC on the 30th) moved from London's 31st
+    assert "full refresh (requested, messages recounted)" in refresh(
+        engine, settings, recount=True)
+    assert _message_facts(engine) == recounted
+    with engine.connect() as conn:
+        assert counted_zone(conn) == (True, "UTC")

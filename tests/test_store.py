@@ -146,3 +146,36 @@ def test_migration_0003_keeps_every_fact(database_url):
             with pytest.raises(OperationalError, match="rowid"):
                 conn.exec_driver_sql("SELECT rowid FROM daily_activity")
     eng.dispose()
+
+
+@BACKENDS
+@pytest.mark.parametrize("with_messages", [True, False])
+def test_migration_0004_marks_the_zone_of_existing_message_facts_unknown(
+    database_url, with_messages
+):
+    """Messages stored before the zone was recorded were counted in a zone nobody knows: the
+    upgrade records it as unknown, so the next refresh recounts them; no messages, no row."""
+    from alembic import command
+
+    from store.message_activity import counted_zone
+    from store.migrate import alembic_config
+    from store.models import Message
+
+    eng = make_engine(database_url)
+
+    def migrate(revision):
+        config = alembic_config()
+        with write_transaction(eng) as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+
+    migrate("0003")
+    if with_messages:
+        with write_transaction(eng) as conn:
+            conn.execute(Message.__table__.insert().values(
+                platform="yammer", message_id="1", thread_id="1", is_thread_starter=True,
+                created_at=dt.datetime(2026, 3, 1, 9, 0)))
+    migrate("head")
+    with eng.connect() as conn:
+        assert counted_zone(conn) == ((True, None) if with_messages else (False, None))
+    eng.dispose()
