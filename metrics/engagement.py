@@ -97,8 +97,8 @@ def member_counts(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pids = facts.activity["pid"].to_numpy()
         days = facts.activity_days()
         member = facts.member_mask(pids, days)
-        # compact: cached for every breakdown of a refresh, beside the activity it copies
-        # (day numbers fit int32; counts are capped at CAP on load, so int16 holds them)
+        # compact: cached for every breakdown of a refresh (day numbers fit int32); the
+        # counts are the activity's own int16 block, copied only to drop non-members
         counts = facts.activity[list(KINDS)].to_numpy(dtype=np.int16)
         if not member.all():
             pids, days, counts = pids[member], days[member], counts[member]

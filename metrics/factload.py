@@ -360,12 +360,8 @@ def _tables(
     """The rows of each query as int64 matrices of FETCH rows: its reader's, or read here
     (no readers, or that one failed)."""
     results = readers.results() if readers is not None else (None for _ in queries)
-    for sql, rows in zip(queries, results, strict=True):
-        if rows is None:
-            yield from _fetched(raw, sql)
-        else:
-            yield from (rows[at:at + FETCH] for at in range(0, len(rows), FETCH))
-        del rows  # freed before the next query's rows are loaded
+    for sql, chunks in zip(queries, results, strict=True):
+        yield from _fetched(raw, sql) if chunks is None else chunks
 
 
 def _fetched(raw: Any, sql: str) -> Iterator[np.ndarray]:

@@ -28,6 +28,7 @@ from metrics.factload import (
     sqlite_attributes,
     sqlite_messages,
 )
+from metrics.heap import release_free_memory
 from metrics.membership import Membership
 from settings import Settings
 from store.models import (
@@ -95,8 +96,8 @@ class Facts:
 def _numbers(days: np.ndarray) -> np.ndarray:
     days = np.asarray(days)
     if np.issubdtype(days.dtype, np.datetime64):
-        return days.astype("datetime64[D]").astype(np.int64)
-    return days.astype(np.int64)
+        return days.astype("datetime64[D]").view(np.int64)
+    return days.astype(np.int64, copy=False)
 
 
 def load_facts(
@@ -131,7 +132,7 @@ def load_facts(
         try:
             accounts = _load_accounts(conn, index, zone)
             attribution = _load_attribution(conn, index, accounts, start, end)
-            activity = activity_frame(reading.result(), start, end)
+            activity = activity_frame(reading.result, start, end)
             firsts = _first_activity(conn, index, activity, complete_from or start,
                                      first_activity)
             recorded = accounts[accounts["has_user_record"]]
@@ -179,18 +180,19 @@ def load_activity(
 ) -> pd.DataFrame:
     """Person-day activity of [start, end], MAX over sources per kind, sorted by (pid, day);
     before `complete_from`, engaging rows only."""
-    return activity_frame(ActivityRead(conn, index, start, end, complete_from).result(), start, end)
+    return activity_frame(ActivityRead(conn, index, start, end, complete_from).result, start, end)
 
 
 def activity_frame(
-    rows: tuple[np.ndarray, np.ndarray, np.ndarray], start: dt.date, end: dt.date
+    read: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]], start: dt.date, end: dt.date
 ) -> pd.DataFrame:
-    """`ActivityRead` rows of [start, end] as one row per person-day (MAX over sources),
-    sorted by (pid, day)."""
+    """The rows `read()` gives (`ActivityRead.result`) of [start, end] as one row per
+    person-day (MAX over sources), sorted by (pid, day)."""
     base = day_number(start)
     width = np.int64(day_number(end) - base + 1)
-    pid, days, counts = rows
-    del rows
+    # read here, so that these names hold the only references and `del` frees at once
+    pid, days, counts = read()
+    release_free_memory()  # the read's chunks, freed: not under the merge's peak
     key = pid.astype(np.int64) * width + (days.astype(np.int64) - base)
     del pid, days  # tens of millions of rows: free what is no longer needed at once
     keep = counts.any(axis=1)
@@ -209,14 +211,15 @@ def activity_frame(
         starts = np.flatnonzero(first)
         counts = np.maximum.reduceat(counts, starts, axis=0)
         key = key[starts]
-    frame = pd.DataFrame(counts.astype(np.int32), columns=list(KINDS), copy=False)
+    # counts are capped at CAP on load: int16 holds them (whoever sums them widens first)
+    frame = pd.DataFrame(counts.astype(np.int16, copy=False), columns=list(KINDS), copy=False)
     frame.insert(0, "day", as_datetime64(key % width + base))
     frame.insert(0, "pid", (key // width).astype(np.int32))
     return frame
 
 
 def _empty_activity() -> pd.DataFrame:
-    frame = pd.DataFrame({k: pd.Series(dtype=np.int32) for k in KINDS})
+    frame = pd.DataFrame({k: pd.Series(dtype=np.int16) for k in KINDS})
     frame.insert(0, "day", pd.Series(dtype="datetime64[ns]"))
     frame.insert(0, "pid", pd.Series(dtype=np.int32))
     return frame

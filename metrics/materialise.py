@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from metrics.attribution import ALL, CROSS
 from metrics.catalog import METRIC_MODULES
 from metrics.factload import bulk_insert
 from metrics.facts import Facts
+from metrics.heap import release_free_memory
 from metrics.listening import ANSWER_WINDOW
 from metrics.periods import period_of
 from store.aggregates import AggResult
@@ -108,13 +110,23 @@ def _compute_views(
     facts: Facts, since: dict[str, dict[str, dt.date]] | None
 ) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
-    for name, by, grain in views(facts.attributes()):
-        compute, privacy, sub = implementation(name)
-        start = max(since[name][grain], facts.start) if since else facts.start
-        frame = compute(facts, by, start, facts.end, grain)
-        rows += _rows(frame, name, by, grain, privacy["size"], sub)
-        rows.append((name, by, grain, SHAPE_DAY, "", "", 0, json.dumps(list(frame.columns))))
+    # metrics of one module share what they cache; the next module's peak should not carry it
+    for _, family in itertools.groupby(views(facts.attributes()), key=_module):
+        before = set(facts.cache)
+        for name, by, grain in family:
+            compute, privacy, sub = implementation(name)
+            start = max(since[name][grain], facts.start) if since else facts.start
+            frame = compute(facts, by, start, facts.end, grain)
+            rows += _rows(frame, name, by, grain, privacy["size"], sub)
+            rows.append((name, by, grain, SHAPE_DAY, "", "", 0, json.dumps(list(frame.columns))))
+        for key in set(facts.cache) - before:
+            del facts.cache[key]
+        release_free_memory()
     return rows
+
+
+def _module(view: tuple[str, str, str]) -> str:
+    return str(implementation(view[0])[0].__module__)
 
 
 def save_views(

@@ -11,6 +11,7 @@ from metrics.calendar import FOREVER
 
 _SHIFT = np.int64(2**32)
 _BIAS = np.int64(2**31)
+MASK_CHUNK = 1 << 21  # rows `mask` looks up at once
 
 
 @dataclass
@@ -44,14 +45,19 @@ class Membership:
 
     def mask(self, pids: np.ndarray, days: np.ndarray) -> np.ndarray:
         """True where the person is a member on the day."""
-        pids = np.asarray(pids, dtype=np.int64)
-        days = np.asarray(days, dtype=np.int64)
+        pids, days = np.asarray(pids), np.asarray(days)
+        out = np.zeros(len(pids), dtype=bool)
         if len(self.pids) == 0:
-            return np.zeros(len(pids), dtype=bool)
+            return out
         keys = self.pids * _SHIFT + (self.starts + _BIAS)
-        at = np.searchsorted(keys, pids * _SHIFT + (days + _BIAS), side="right") - 1
-        safe = np.maximum(at, 0)
-        return (at >= 0) & (self.pids[safe] == pids) & (self.ends[safe] > days)
+        # a chunk at a time: tens of millions of rows would need six int64 temporaries each
+        for lo in range(0, len(pids), MASK_CHUNK):
+            p = pids[lo:lo + MASK_CHUNK].astype(np.int64, copy=False)
+            d = days[lo:lo + MASK_CHUNK].astype(np.int64, copy=False)
+            at = np.searchsorted(keys, p * _SHIFT + (d + _BIAS), side="right") - 1
+            safe = np.maximum(at, 0)
+            out[lo:lo + MASK_CHUNK] = (at >= 0) & (self.pids[safe] == p) & (self.ends[safe] > d)
+        return out
 
 
 def merge_intervals(

@@ -4,7 +4,8 @@ A refresh reads millions of person-days through the driver; on SQLite that is on
 and it holds the GIL between rows. Two reader processes, each reading half the rows, finish it
 in about half the time while the refresh reads the roster. A reader is this file run by the
 same interpreter (`python -I`: it imports only sqlite3 and numpy, never the caller's main
-module) and hands its rows back as a `.npy` file. It opens its own connection and only reads:
+module) and hands its rows back in a file, written and read a chunk at a time: neither side
+ever holds every row at once. It opens its own connection and only reads:
 its own snapshot, so a write committed meanwhile may show in one half only (the refresh queue
 brings it in next time).
 """
@@ -22,39 +23,57 @@ from pathlib import Path
 import numpy as np
 
 FETCH = 250_000
+CACHE_KIB = 32_768  # a reader's SQLite page cache
 log = logging.getLogger(__name__)
 
 
-def read_ints(path: str, sql: str) -> np.ndarray:
-    """Every row of `sql` (integer columns) on the SQLite file `path`, as an int64 matrix."""
+def write_ints(path: str, sql: str, out: str) -> int:
+    """Write every row of `sql` (integer columns) on the SQLite file `path` to `out`: the
+    column count, then the rows, as native int64. Returns the rows written."""
     conn = sqlite3.connect(path)
+    part = Path(out + ".part")
+    written = 0
     try:
-        conn.execute("PRAGMA cache_size=-262144")
+        # enough for the people index every row is joined through (a scan needs no cache)
+        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         cursor = conn.execute(sql)
         width = len(cursor.description)
-        parts = [np.array(rows, dtype=np.int64) for rows in iter(
-            lambda: cursor.fetchmany(FETCH), [])]
+        with part.open("wb") as file:
+            np.array([width], dtype=np.int64).tofile(file)
+            while rows := cursor.fetchmany(FETCH):
+                np.array(rows, dtype=np.int64).reshape(-1, width).tofile(file)
+                written += len(rows)
     finally:
         conn.close()
-    return np.concatenate(parts) if parts else np.zeros((0, width), dtype=np.int64)
+    part.replace(out)  # whole, or not there at all
+    return written
+
+
+def read_chunks(out: Path) -> Iterator[np.ndarray]:
+    """The rows `write_ints` wrote to `out`, as int64 matrices of at most FETCH rows."""
+    with out.open("rb") as file:
+        width = int(np.fromfile(file, dtype=np.int64, count=1)[0])
+        while len(chunk := np.fromfile(file, dtype=np.int64, count=FETCH * width)):
+            yield chunk.reshape(-1, width)
 
 
 def start(path: str, sql: str, out: Path) -> subprocess.Popen[bytes]:
-    """Start reading `sql` in a child process that saves the rows to `out` (.npy)."""
+    """Start reading `sql` in a child process that writes the rows to `out` (`write_ints`)."""
     return subprocess.Popen(
         [sys.executable, "-I", __file__, path, sql, str(out)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
 
 
-def finish(child: subprocess.Popen[bytes], out: Path) -> np.ndarray | None:
-    """The reader's rows, or None when it failed (the caller then reads them itself)."""
+def finish(child: subprocess.Popen[bytes], out: Path) -> bool:
+    """Wait for the reader: True when its rows are in `out`, False when it failed (the caller
+    then reads them itself)."""
     _, errors = child.communicate()
     if child.returncode != 0 or not out.exists():
         last = (errors.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
         log.warning("reader process failed (%s); reading its rows here", last)
-        return None
-    return np.load(out)
+        return False
+    return True
 
 
 class Readers:
@@ -66,20 +85,17 @@ class Readers:
         self._children: list[tuple[subprocess.Popen[bytes], Path]] = []
         try:
             for i, sql in enumerate(queries):
-                out = Path(self._tmp.name) / f"rows-{i}.npy"
+                out = Path(self._tmp.name) / f"rows-{i}.bin"
                 self._children.append((start(path, sql, out), out))
         except BaseException:  # no reader left running, no files left behind
             self.close()
             raise
 
-    def results(self) -> Iterator[np.ndarray | None]:
-        """Each query's rows, in order; None where its reader failed (the caller reads them)."""
+    def results(self) -> Iterator[Iterator[np.ndarray] | None]:
+        """Each query's rows, in order, as chunks read from its file; None where its reader
+        failed (the caller reads them)."""
         for child, out in self._children:
-            rows = finish(child, out)
-            if rows is not None:
-                out.unlink()
-            yield rows
-            del rows  # the next read's rows do not join this one's in memory
+            yield read_chunks(out) if finish(child, out) else None
 
     def close(self) -> None:
         """Stop any reader still running and remove the folder; safe to call again."""
@@ -92,4 +108,4 @@ class Readers:
 
 
 if __name__ == "__main__":
-    np.save(sys.argv[3], read_ints(sys.argv[1], sys.argv[2]))
+    write_ints(sys.argv[1], sys.argv[2], sys.argv[3])

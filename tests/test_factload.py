@@ -51,7 +51,7 @@ def test_counts_are_capped_and_merged_over_sources(engine: Engine) -> None:
         (1, DAY - dt.timedelta(days=1)): (0, 0, 0, 5),
         (2, DAY - dt.timedelta(days=1)): (0, 0, 1, 0),
     }
-    assert frame["reads"].dtype == np.int32
+    assert frame["reads"].dtype == np.int16  # capped: int16 holds every count
 
 
 @BACKENDS
@@ -282,3 +282,28 @@ def test_messages_read_by_a_reader_process_are_the_same(
     assert len(started) == 1
     pd.testing.assert_frame_equal(there, here)
     assert ("reader process failed (broken)" in caplog.text) == (reader == "fails")
+
+
+def test_a_reader_file_is_written_and_read_a_chunk_at_a_time(tmp_path, monkeypatch):
+    """A reader process writes its rows as they come and the caller reads them back in
+    chunks: the same integers (64-bit), in order; no rows, no chunk."""
+    import sqlite3
+
+    import numpy as np
+
+    from metrics import split_read
+
+    db = tmp_path / "t.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (a INTEGER, b INTEGER)")
+        conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, -i * 2**40) for i in range(7)])
+    monkeypatch.setattr(split_read, "FETCH", 3)
+    out = tmp_path / "rows.bin"
+    assert split_read.write_ints(str(db), "SELECT a, b FROM t ORDER BY a", str(out)) == 7
+    chunks = list(split_read.read_chunks(out))
+    assert [c.shape for c in chunks] == [(3, 2), (3, 2), (1, 2)]
+    assert np.concatenate(chunks).tolist() == [[i, -i * 2**40] for i in range(7)]
+    none = tmp_path / "none.bin"
+    assert split_read.write_ints(str(db), "SELECT a, b FROM t WHERE a < 0", str(none)) == 0
+    assert list(split_read.read_chunks(none)) == []
+    assert not (tmp_path / "none.bin.part").exists()

@@ -173,3 +173,23 @@ def test_results_do_not_depend_on_activity_order(engine, settings):
         compute_participation_profile(facts, "department", *MARCH), expected
     )
     pd.testing.assert_frame_equal(compute_personas(facts, "department", *MARCH), personas)
+
+
+@BACKENDS
+def test_counts_near_the_cap_add_up_without_wrapping(engine, settings):
+    """Person-day counts are held as int16 (capped at 32,767); their sums are not: o1's
+    2 × 30,000 reactions make March's 60,000, and o1 and o2 together 60,000 on the 17th."""
+    from metrics.trends import compute_daily
+
+    heavy = org()
+    heavy.graph += [("o1", D(2025, 3, 17), 0, 30_000, 0), ("o1", D(2025, 3, 18), 0, 30_000, 0),
+                    ("o2", D(2025, 3, 17), 0, 30_000, 0)]
+    save_org(engine, settings, heavy)
+    facts = org_facts(engine, settings)
+    assert facts.activity["reactions"].max() == 30_000
+    month = by_group(compute_participation_profile(facts, "all", *MARCH))["All"]
+    assert [month[t] for t in TIERS] == [3, 2, 3, 2, 4]  # o1 and o2 now react
+    people = compute_personas(facts, "all", *MARCH)
+    assert people.loc[0, "engagers"] == 1  # p3 only: o1 reacts on two days, not on seven
+    day = compute_daily(facts, "all", D(2025, 3, 17), D(2025, 3, 17))
+    assert day.loc[0, "reactions"] == 60_000
