@@ -57,6 +57,12 @@ def read_chunks(out: Path) -> Iterator[np.ndarray]:
             yield chunk.reshape(-1, width)
 
 
+def _drained(out: Path) -> Iterator[np.ndarray]:
+    """`read_chunks(out)`, then the file removed: its disk space is not held until `close`."""
+    yield from read_chunks(out)
+    out.unlink()
+
+
 def start(path: str, sql: str, out: Path) -> subprocess.Popen[bytes]:
     """Start reading `sql` in a child process that writes the rows to `out` (`write_ints`)."""
     return subprocess.Popen(
@@ -95,7 +101,7 @@ class Readers:
         """Each query's rows, in order, as chunks read from its file; None where its reader
         failed (the caller reads them)."""
         for child, out in self._children:
-            yield read_chunks(out) if finish(child, out) else None
+            yield _drained(out) if finish(child, out) else None
 
     def close(self) -> None:
         """Stop any reader still running and remove the folder; safe to call again."""
