@@ -95,32 +95,24 @@ def compute_views(
 ) -> list[tuple[Any, ...]]:
     """agg_results rows of every page view over the facts' span (from `since[metric][grain]`).
 
-    What the views cache on the facts (shared across breakdowns) is dropped afterwards: the
-    refresh's daily figures come next and should not carry it in memory.
+    What a metric module's views cache on the facts (shared across its breakdowns) is dropped
+    once they are done: the next module's peak, and the refresh's daily figures after them,
+    should not carry it in memory.
     """
-    before = set(facts.cache)
-    try:
-        return _compute_views(facts, since)
-    finally:
-        for key in set(facts.cache) - before:
-            del facts.cache[key]
-
-
-def _compute_views(
-    facts: Facts, since: dict[str, dict[str, dt.date]] | None
-) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
-    # metrics of one module share what they cache; the next module's peak should not carry it
     for _, family in itertools.groupby(views(facts.attributes()), key=_module):
         before = set(facts.cache)
-        for name, by, grain in family:
-            compute, privacy, sub = implementation(name)
-            start = max(since[name][grain], facts.start) if since else facts.start
-            frame = compute(facts, by, start, facts.end, grain)
-            rows += _rows(frame, name, by, grain, privacy["size"], sub)
-            rows.append((name, by, grain, SHAPE_DAY, "", "", 0, json.dumps(list(frame.columns))))
-        for key in set(facts.cache) - before:
-            del facts.cache[key]
+        try:
+            for name, by, grain in family:
+                compute, privacy, sub = implementation(name)
+                start = max(since[name][grain], facts.start) if since else facts.start
+                frame = compute(facts, by, start, facts.end, grain)
+                rows += _rows(frame, name, by, grain, privacy["size"], sub)
+                rows.append(
+                    (name, by, grain, SHAPE_DAY, "", "", 0, json.dumps(list(frame.columns))))
+        finally:
+            for key in set(facts.cache) - before:
+                del facts.cache[key]
         release_free_memory()
     return rows
 
