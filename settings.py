@@ -113,6 +113,14 @@ class RosterSettings(Section):
         description="Roster attribute → CSV column name; extra entries become attributes.",
     )
 
+    @field_validator("columns")
+    @classmethod
+    def _names(cls, value: dict[str, str]) -> dict[str, str]:
+        reserved = sorted(name for name in value if name.startswith("~"))
+        if reserved:  # store/roster.py marks absences with such a name
+            raise ValueError(f"attribute names cannot start with '~': {', '.join(reserved)}")
+        return value
+
 
 class SourcesSettings(Section):
     yammer_export: YammerExportSettings = Field(
@@ -274,6 +282,8 @@ def _problems(error: ValidationError) -> list[str]:
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown key"
+        elif item["type"] == "value_error":  # our validators' own words, without pydantic's prefix
+            message = message.removeprefix("Value error, ")
         out.append(f"{path}: {message}")
     return out
 

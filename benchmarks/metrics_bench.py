@@ -307,15 +307,21 @@ def load(engine: Any, org: dict[str, Any]) -> int:
         for as_of, depts in ((START, org["dept"]), (half, org["moved"])):
             conn.execute(RosterSnapshot.__table__.insert(), [
                 {"as_of": as_of, "people": len(keys), "ingested_at": now}])
-            rows = []
+            rows = []  # stored as store/roster.py does: the second snapshot's changes only
             for i, k in enumerate(keys):
+                if as_of != START:
+                    if depts[i] != org["dept"][i]:
+                        rows.append({"person_key": k, "attribute": "department",
+                                     "valid_from": as_of, "value": DEPARTMENTS[depts[i]]})
+                    continue
                 rows.append({"person_key": k, "attribute": "department", "valid_from": as_of,
                              "value": DEPARTMENTS[depts[i]]})
                 rows.append({"person_key": k, "attribute": "region", "valid_from": as_of,
                              "value": REGIONS[org["region"][i]]})
                 rows.append({"person_key": k, "attribute": "hire_date", "valid_from": as_of,
                              "value": "2015-01-01"})
-            conn.execute(PersonAttribute.__table__.insert(), rows)
+            if rows:
+                conn.execute(PersonAttribute.__table__.insert(), rows)
     activity = org["activity"]
     export = org["export"]
     _copy_facts(engine, "graph_yammer_activity", activity, keys)

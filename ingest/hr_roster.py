@@ -6,9 +6,9 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, select
+from sqlalchemy import Connection, func, select
 
 from errors import BadInputError, SkippableRecord
 from ingest.csvfile import decode_stream, read_rows
@@ -16,13 +16,13 @@ from ingest.runner import Window, Writer
 from ingest.timestamps import parse_date
 from settings import Settings
 from store.identity import normalise_email
-from store.models import Account, DailyActivity, PersonAttribute, RosterSnapshot
+from store.models import Account, DailyActivity, RosterSnapshot
+from store.roster import save_snapshot
 
 EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 DATE_ATTRIBUTES = ("hire_date", "termination_date")
 CONTROL = ("email", "manager_email", "as_of")  # mapped columns that are not stored as attributes
 MAX_VALUE = 200
-BATCH = 50_000
 
 
 class RosterSource:
@@ -129,40 +129,32 @@ class RosterSource:
         return self.today or dt.datetime.now(self.settings.zone).date()
 
     def _save(self, writer: Writer, people: dict[str, dict[str, Any]], as_of: dt.date) -> None:
-        """Replace the snapshot `as_of`: people first, then snapshot row, then attributes."""
+        """Replace the snapshot `as_of`: people first, then the snapshot's changes."""
         identity = writer.identity
         keys = {email: identity.person_key(email) for email in people}
         writer.save_people(
             [{"person_key": key, "email": identity.email_to_store(e)} for e, key in keys.items()]
         )
-        conn = writer.conn
-        conn.execute(delete(PersonAttribute).where(PersonAttribute.valid_from == as_of))
-        writer.upsert(
-            _table(RosterSnapshot),
-            [{"as_of": as_of, "people": len(people), "ingested_at": _utcnow()}],
-        )
         manager_of = {
-            e: identity.person_key(v["manager_email"])
+            e: keys.get(v["manager_email"]) or identity.person_key(v["manager_email"])
             for e, v in people.items()
             if v["manager_email"] and v["manager_email"] != e
         }
         managers = set(manager_of.values())
-        rows: list[dict[str, Any]] = []
+        erased = writer.erased
+        state: dict[str, dict[str, str | None]] = {}
         for email, values in people.items():
             key = keys[email]
+            if key in erased:
+                continue
             attributes = {k: v for k, v in values.items() if k != "manager_email"}
             if self._has_manager:
-                attributes["manager"] = manager_of.get(email)
+                manager = manager_of.get(email)
+                attributes["manager"] = None if manager in erased else manager
             attributes["is_manager"] = "true" if key in managers else "false"
-            rows.extend(
-                {"person_key": key, "attribute": a, "valid_from": as_of, "value": v}
-                for a, v in attributes.items()
-            )
-            if len(rows) >= BATCH:
-                writer.upsert(_table(PersonAttribute), rows)
-                rows = []
-        writer.upsert(_table(PersonAttribute), rows)
-        writer.touch(*self._governed(conn, as_of))
+            state[key] = attributes
+        writer.result.rows_written += save_snapshot(writer.conn, as_of, state, _utcnow())
+        writer.touch(*self._governed(writer.conn, as_of))
 
     @staticmethod
     def _governed(conn: Connection, as_of: dt.date) -> tuple[dt.date, dt.date | None]:
@@ -193,7 +185,3 @@ def _as_date(value: Any) -> dt.date:
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def _table(model: Any) -> Table:
-    return cast(Table, model.__table__)

@@ -180,6 +180,37 @@ class Attribution:
         return matrix, labels
 
 
+def in_snapshots(changes: pd.DataFrame, absent: int, count: int, first: int) -> pd.DataFrame:
+    """Stored roster changes (store/roster.py) of snapshots 0..count-1 as the full rows of
+    snapshots first..count-1, renumbered from 0: a value holds from its row until the
+    attribute's next change or the person's next absence (code `absent`), whichever is first.
+    """
+    pid, attr, snap, value = (changes[c].to_numpy() for c in ("pid", "attr", "snap", "value"))
+    order = np.lexsort((snap, attr, pid))
+    pid, attr, snap, value = pid[order], attr[order], snap[order], value[order]
+    key = pid.astype(np.int64) * count + snap
+    end = np.full(len(pid), count, dtype=np.int64)
+    same = (pid[1:] == pid[:-1]) & (attr[1:] == attr[:-1])
+    end[:-1][same] = snap[1:][same]
+    gone = attr == absent
+    marks = key[gone]  # sorted: one attribute, ordered by person then snapshot
+    if len(marks):
+        at = np.minimum(np.searchsorted(marks, key, side="right"), len(marks) - 1)
+        later = (marks[at] > key) & (marks[at] // count == pid)
+        end = np.where(later, np.minimum(end, marks[at] % count), end)
+    start = np.maximum(snap.astype(np.int64), first)
+    keep = ~gone & (end > start)
+    span = (end - start)[keep]
+    total = int(span.sum())
+    step = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(span) - span, span)
+    return pd.DataFrame({
+        "pid": np.repeat(pid[keep], span).astype(np.int32),
+        "attr": np.repeat(attr[keep], span).astype(np.int16),
+        "snap": (np.repeat(start[keep] - first, span) + step).astype(np.int16),
+        "value": np.repeat(value[keep], span).astype(np.int32),
+    })
+
+
 def clean_values(values: pd.Series) -> pd.Series:
     """Trimmed strings; blanks become None."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)

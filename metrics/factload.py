@@ -140,15 +140,16 @@ SELECT group_concat(
          || ',' || coalesce(v.rowid, CASE WHEN a.value IS NULL THEN 0 ELSE -1 END), ',')
 FROM person_attributes a JOIN people p ON p.person_key = a.person_key
 LEFT JOIN temp.{ROSTER_VALUES} v ON v.value = a.value
-WHERE a.rowid BETWEEN ? AND ?
+WHERE a.rowid BETWEEN ? AND ? AND a.valid_from <= ?
 """
 
 
 def sqlite_attributes(
-    conn: Connection, index: pd.Index, names: Sequence[str]
+    conn: Connection, index: pd.Index, names: Sequence[str], upto: dt.date
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Every roster attribute row as (pid, position in `names`, valid_from day number, value
-    code) and the values by code (code 0: None); people not in `index` left out.
+    """Every roster attribute row valid from `upto` or earlier as (pid, position in `names`,
+    valid_from day number, value code) and the values by code (code 0: None); people not in
+    `index` left out.
 
     None, and the caller reads the rows as text, with more names than the packing holds or if
     a value was not in the value table (the connection's one read transaction should make
@@ -173,7 +174,8 @@ def sqlite_attributes(
         sql = SQLITE_ATTRIBUTES.format(whens=whens)
         parts = []
         for at in range(first or 0, (last or -1) + 1, ATTRIBUTE_SPAN):
-            (text,) = raw.execute(sql, (*names, at, at + ATTRIBUTE_SPAN - 1)).fetchone()
+            (text,) = raw.execute(
+                sql, (*names, at, at + ATTRIBUTE_SPAN - 1, upto.isoformat())).fetchone()
             if text:
                 parts.append(_unpacked(np.fromstring(text, dtype=np.int64, sep=","), to_pid,
                                        len(names)))

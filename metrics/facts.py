@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, String, and_, cast, func, or_, select
 
-from metrics.attribution import Attribution, clean_values
+from metrics.attribution import Attribution, clean_values, in_snapshots
 from metrics.calendar import (
     FOREVER,
     as_datetime64,
@@ -39,6 +39,7 @@ from store.models import (
     PersonAttribute,
     RosterSnapshot,
 )
+from store.roster import ABSENT
 
 KINDS = ("posts", "replies", "reactions", "reads")
 ENGAGING = ("posts", "replies", "reactions")
@@ -302,8 +303,16 @@ def _load_attribution(
     )]
     every = np.array(as_of, dtype=np.int64)
     snapshots = in_effect(every, day_number(start), day_number(end))
-    names = _attribute_names(conn)
-    frame, values = _attribute_rows(conn, index, snapshots, names, len(snapshots) == len(every))
+    stored = _attribute_names(conn)
+    names = tuple(n for n in stored if n != ABSENT)
+    if len(snapshots):
+        # a snapshot's state is built from the changes of every snapshot up to it
+        upto = int(np.searchsorted(every, snapshots[-1])) + 1
+        changes, values = _attribute_rows(conn, index, every[:upto], stored)
+        frame = in_snapshots(changes, _position(stored, ABSENT), upto, upto - len(snapshots))
+        frame["attr"] = _position_map(stored, names)[frame["attr"].to_numpy()]
+    else:
+        frame, values = _attribute_frame(*(np.zeros(0) for _ in range(4))), np.zeros(0, object)
     profile = accounts[(accounts["platform"] == "yammer") & accounts["department"].notna()]
     profile = profile.sort_values(
         ["has_user_record", "updated_at"], ascending=[False, False], kind="mergesort"
@@ -317,12 +326,20 @@ def in_effect(as_of: np.ndarray, first: int, last: int) -> np.ndarray:
     """The sorted snapshot days in effect on some day of [first, last]: the latest on or
     before `first` (the first snapshot when none is), then every later one up to `last`.
 
-    Days of [first, last] attribute to the same snapshot as with every snapshot loaded; a
-    year of monthly rosters is millions of rows, of which a month's refresh needs one or two.
+    Days of [first, last] attribute to the same snapshot as with every snapshot loaded.
     """
     lo = max(int(np.searchsorted(as_of, first, side="right")) - 1, 0)
     hi = max(int(np.searchsorted(as_of, last, side="right")), lo + 1)
     return as_of[lo:hi]
+
+
+def _position(names: tuple[str, ...], name: str) -> int:
+    return names.index(name) if name in names else -1
+
+
+def _position_map(stored: tuple[str, ...], names: tuple[str, ...]) -> np.ndarray:
+    """Position in `names` of each stored name (-1: not there)."""
+    return np.array([_position(names, n) for n in stored] or [-1], dtype=np.int16)
 
 
 def _attribute_names(conn: Connection) -> tuple[str, ...]:
@@ -338,34 +355,31 @@ def _attribute_names(conn: Connection) -> tuple[str, ...]:
 
 
 def _attribute_rows(
-    conn: Connection,
-    index: pd.Index,
-    snapshots: np.ndarray,
-    attributes: tuple[str, ...],
-    every: bool,
+    conn: Connection, index: pd.Index, as_of: np.ndarray, attributes: tuple[str, ...]
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """The roster attribute rows of `snapshots` as codes — pid, attr (position in
-    `attributes`), snap, value (position in the returned values; -1 when blank) — and the
-    values (cleaned).
+    """The stored roster changes (store/roster.py) of the snapshots `as_of` (the first ones)
+    as codes — pid, attr (position in `attributes`), snap (index into `as_of`), value
+    (position in the returned values; -1 when blank) — and the values (cleaned).
 
-    Every snapshot: one pass over the table (on SQLite as numbers only). Some: one query per
-    attribute and snapshot, by the (attribute, valid_from) index. Either way rows become codes
-    a batch at a time: a year of monthly snapshots of 100,000 people is millions of rows, a
-    string per cell GBs.
+    On SQLite as numbers only; elsewhere as text, a batch at a time. Either way rows become
+    codes a batch at a time: a string per cell of a large roster would cost GBs.
     """
-    coded = (sqlite_attributes(conn, index, attributes)
-             if every and conn.dialect.name == "sqlite" else None)
+    if not len(as_of):
+        return _attribute_frame(*(np.zeros(0) for _ in range(4))), np.zeros(0, dtype=object)
+    upto = from_day_number(int(as_of[-1]))
+    coded = (sqlite_attributes(conn, index, attributes, upto)
+             if conn.dialect.name == "sqlite" else None)
     if coded is not None:  # values as codes already: the distinct ones are cleaned once
         pid, code, days, value, texts = coded
         which, cleaned = pd.factorize(clean_values(pd.Series(texts, dtype=object)),
                                       use_na_sentinel=True)
-        return (_attribute_frame(pid, code, np.searchsorted(snapshots, days), which[value]),
+        return (_attribute_frame(pid, code, np.searchsorted(as_of, days), which[value]),
                 np.asarray(cleaned, dtype=object))
     values: dict[Any, int] = {}
     parts: list[tuple[np.ndarray, ...]] = []
-    batches = _coded(_attribute_batches(conn, snapshots, attributes, every), index, attributes)
+    batches = _coded(_attribute_batches(conn, upto), index, attributes)
     for pid, code, days, cells in batches:
-        parts.append((pid, code, np.searchsorted(snapshots, days),
+        parts.append((pid, code, np.searchsorted(as_of, days),
                       _global_codes(clean_values(pd.Series(cells, dtype=object)), values)))
     columns = (np.concatenate([p[i] for p in parts]) if parts else np.zeros(0) for i in range(4))
     return _attribute_frame(*columns), np.array(list(values), dtype=object)
@@ -391,32 +405,21 @@ def _coded(
 
 
 def _attribute_batches(
-    conn: Connection, snapshots: np.ndarray, attributes: tuple[str, ...], every: bool
+    conn: Connection, upto: dt.date
 ) -> Iterator[tuple[Any, Any, np.ndarray, Any]]:
-    """(person keys, attribute names, valid_from day numbers, values) a batch at a time."""
-    if every:  # the driver's tuples, a chunk at a time
-        result = conn.execute(select(
-            PersonAttribute.person_key, PersonAttribute.attribute,
-            cast(PersonAttribute.valid_from, String), PersonAttribute.value,
-        ))
-        while rows := result.cursor.fetchmany(ATTRIBUTE_CHUNK):
-            keys, names, days, cells = zip(*rows, strict=True)
-            yield keys, names, parse_days(np.asarray(days, dtype=object)), cells
-        result.close()
-        return
-    for name in attributes:
-        for as_of in snapshots:
-            rows = conn.execute(_ATTRIBUTE.where(
-                PersonAttribute.attribute == name,
-                PersonAttribute.valid_from == from_day_number(as_of),
-            )).cursor.fetchall()  # two cells a row
-            if rows:
-                keys, cells = zip(*rows, strict=True)
-                yield keys, [name] * len(keys), np.full(len(keys), as_of), cells
+    """(person keys, attribute names, valid_from day numbers, values) of the rows up to `upto`,
+    the driver's tuples a chunk at a time."""
+    result = conn.execute(select(
+        PersonAttribute.person_key, PersonAttribute.attribute,
+        cast(PersonAttribute.valid_from, String), PersonAttribute.value,
+    ).where(PersonAttribute.valid_from <= upto))
+    while rows := result.cursor.fetchmany(ATTRIBUTE_CHUNK):
+        keys, names, days, cells = zip(*rows, strict=True)
+        yield keys, names, parse_days(np.asarray(days, dtype=object)), cells
+    result.close()
 
 
 ATTRIBUTE_CHUNK = 500_000
-_ATTRIBUTE = select(PersonAttribute.person_key, PersonAttribute.value)
 
 
 def _global_codes(column: pd.Series, seen: dict[Any, int]) -> np.ndarray:

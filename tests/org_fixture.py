@@ -12,7 +12,8 @@ from metrics.facts import Facts, load_facts
 from settings import Settings
 from store.engine import write_transaction
 from store.message_activity import rebuild_message_activity
-from store.models import Account, DailyActivity, Message, Person, PersonAttribute, RosterSnapshot
+from store.models import Account, DailyActivity, Message, Person
+from store.roster import save_snapshot
 from store.upsert import upsert
 
 NOW = dt.datetime(2026, 1, 1)
@@ -50,13 +51,7 @@ def save_org(engine: Engine, settings: Settings, org: Org) -> None:
             for person, (joined, suspended, deleted, department) in org.accounts.items()
         ])
         for as_of, rows in org.roster.items():
-            upsert(conn, RosterSnapshot.__table__, [
-                {"as_of": as_of, "people": len(rows), "ingested_at": NOW}
-            ])
-            upsert(conn, PersonAttribute.__table__, [
-                {"person_key": p, "attribute": a, "valid_from": as_of, "value": v}
-                for p, values in rows.items() for a, v in values.items()
-            ])
+            save_snapshot(conn, as_of, rows, NOW)
         upsert(conn, Message.__table__, [
             {
                 "platform": "yammer", "message_id": mid, "thread_id": tid, "person_key": person,

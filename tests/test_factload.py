@@ -230,9 +230,9 @@ def test_sqlite_reads_the_roster_as_numbers_as_the_text_path_does(
         snapshots = np.array(sorted(facts.day_number(d) for d in conn.execute(
             facts.select(facts.RosterSnapshot.as_of)).scalars()), dtype=np.int64)
         names = facts._attribute_names(conn)
-        numbers = facts._attribute_rows(conn, index, snapshots, names, every=True)
-        monkeypatch.setattr(facts, "sqlite_attributes", lambda conn, index, names: None)
-        text = facts._attribute_rows(conn, index, snapshots, names, every=True)
+        numbers = facts._attribute_rows(conn, index, snapshots, names)
+        monkeypatch.setattr(facts, "sqlite_attributes", lambda *args: None)
+        text = facts._attribute_rows(conn, index, snapshots, names)
 
     def labelled(coded: tuple[pd.DataFrame, np.ndarray]) -> pd.DataFrame:
         frame, values = coded

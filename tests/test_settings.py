@@ -61,6 +61,15 @@ def test_every_problem_reported_with_dotted_path(tmp_path):
     assert len(problems) == 4
 
 
+def test_a_roster_attribute_name_cannot_take_the_absence_mark(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("sources: {hr_roster: {columns: {email: mail, '~absent': gone}}}\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, environ={})
+    assert err.value.problems == [
+        "sources.hr_roster.columns: attribute names cannot start with '~': ~absent"]
+
+
 def test_environment_overrides():
     environ = {
         "UPTAKE_DATABASE_URL": "postgresql+psycopg://u@h/db",
