@@ -24,29 +24,38 @@ import numpy as np
 
 FETCH = 250_000
 CACHE_KIB = 32_768  # a reader's SQLite page cache
+SEPARATOR = "\0"  # between the queries of a reader's query file
 log = logging.getLogger(__name__)
 
 
-def write_ints(path: str, sql: str, out: str) -> int:
-    """Write every row of `sql` (integer columns) on the SQLite file `path` to `out`: the
-    column count, then the rows, as native int64. Returns the rows written."""
+def write_ints(path: str, queries: Sequence[str], width: int, out: str) -> int:
+    """Write the rows of packed queries (each one text of comma-separated integers, `width` a
+    row; factload.packed) on the SQLite file `path` to `out`: the column count, then the
+    rows, as native int64. Returns the rows written."""
     conn = sqlite3.connect(path)
     part = Path(out + ".part")
     written = 0
     try:
         # enough for the people index every row is joined through (a scan needs no cache)
         conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-        cursor = conn.execute(sql)
-        width = len(cursor.description)
         with part.open("wb") as file:
             np.array([width], dtype=np.int64).tofile(file)
-            while rows := cursor.fetchmany(FETCH):
-                np.array(rows, dtype=np.int64).reshape(-1, width).tofile(file)
-                written += len(rows)
+            conn.execute("BEGIN")  # every query reads one snapshot
+            for sql in queries:
+                table = parsed(conn.execute(sql).fetchone()[0], width)
+                table.tofile(file)
+                written += len(table)
     finally:
         conn.close()
     part.replace(out)  # whole, or not there at all
     return written
+
+
+def parsed(text: str | None, width: int) -> np.ndarray:
+    """A packed query's text as an int64 matrix of `width` columns (no text: no rows)."""
+    if not text:
+        return np.zeros((0, width), dtype=np.int64)
+    return np.fromstring(text, dtype=np.int64, sep=",").reshape(-1, width)
 
 
 def read_chunks(out: Path) -> Iterator[np.ndarray]:
@@ -63,10 +72,14 @@ def _drained(out: Path) -> Iterator[np.ndarray]:
     out.unlink()
 
 
-def start(path: str, sql: str, out: Path) -> subprocess.Popen[bytes]:
-    """Start reading `sql` in a child process that writes the rows to `out` (`write_ints`)."""
+def start(path: str, queries: Sequence[str], width: int, out: Path) -> subprocess.Popen[bytes]:
+    """Start reading `queries` in a child process that writes the rows to `out`
+    (`write_ints`); the queries go in a file beside it (a year of days is too long for a
+    command line)."""
+    listed = out.with_suffix(".sql")
+    listed.write_text(SEPARATOR.join(queries), encoding="utf-8")
     return subprocess.Popen(
-        [sys.executable, "-I", __file__, path, sql, str(out)],
+        [sys.executable, "-I", __file__, path, str(out), str(width), str(listed)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
 
@@ -83,16 +96,16 @@ def finish(child: subprocess.Popen[bytes], out: Path) -> bool:
 
 
 class Readers:
-    """One reader process per query, begun at once, its rows saved in a temporary folder that
-    `close` removes (stopping any reader still running)."""
+    """One reader process per group of packed queries, begun at once, its rows saved in a
+    temporary folder that `close` removes (stopping any reader still running)."""
 
-    def __init__(self, path: str, queries: Sequence[str]):
+    def __init__(self, path: str, groups: Sequence[Sequence[str]], width: int):
         self._tmp = tempfile.TemporaryDirectory(prefix="uptake-read-")
         self._children: list[tuple[subprocess.Popen[bytes], Path]] = []
         try:
-            for i, sql in enumerate(queries):
+            for i, queries in enumerate(groups):
                 out = Path(self._tmp.name) / f"rows-{i}.bin"
-                self._children.append((start(path, sql, out), out))
+                self._children.append((start(path, queries, width, out), out))
         except BaseException:  # no reader left running, no files left behind
             self.close()
             raise
@@ -114,4 +127,6 @@ class Readers:
 
 
 if __name__ == "__main__":
-    write_ints(sys.argv[1], sys.argv[2], sys.argv[3])
+    given = Path(sys.argv[4]).read_text(encoding="utf-8")
+    write_ints(sys.argv[1], given.split(SEPARATOR) if given else [], int(sys.argv[3]),
+               sys.argv[2])

@@ -292,6 +292,7 @@ def test_a_reader_file_is_written_and_read_a_chunk_at_a_time(tmp_path, monkeypat
     import numpy as np
 
     from metrics import split_read
+    from metrics.factload import packed
 
     db = tmp_path / "t.db"
     with sqlite3.connect(db) as conn:
@@ -299,11 +300,13 @@ def test_a_reader_file_is_written_and_read_a_chunk_at_a_time(tmp_path, monkeypat
         conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, -i * 2**40) for i in range(7)])
     monkeypatch.setattr(split_read, "FETCH", 3)
     out = tmp_path / "rows.bin"
-    assert split_read.write_ints(str(db), "SELECT a, b FROM t ORDER BY a", str(out)) == 7
+    queries = [packed(["a", "b"], f"FROM t WHERE a {cut}") for cut in ("< 2", ">= 2", "< 0")]
+    assert split_read.write_ints(str(db), queries, 2, str(out)) == 7  # one query has no rows
     chunks = list(split_read.read_chunks(out))
     assert [c.shape for c in chunks] == [(3, 2), (3, 2), (1, 2)]
     assert np.concatenate(chunks).tolist() == [[i, -i * 2**40] for i in range(7)]
     none = tmp_path / "none.bin"
-    assert split_read.write_ints(str(db), "SELECT a, b FROM t WHERE a < 0", str(none)) == 0
+    assert split_read.write_ints(str(db), [packed(["a", "b"], "FROM t WHERE a < 0")], 2,
+                                 str(none)) == 0
     assert list(split_read.read_chunks(none)) == []
     assert not (tmp_path / "none.bin.part").exists()
