@@ -14,6 +14,7 @@ from metrics.calendar import as_datetime64, day_number
 from metrics.catalog import Metric, declare
 from metrics.facts import ENGAGING, KINDS, Facts
 
+ROWS_CHUNK = 1 << 21  # rows a per-row step handles at once (its int64 temporaries: 16 MB)
 ENGAGEMENT_COLUMNS = ["day", "group", "members", "engaged", "active", "workforce",
                       "engaged_share", "adoption"]
 
@@ -66,17 +67,25 @@ def interval_counts(
 
 def day_counts(facts: Facts, by: str, pids: np.ndarray, days: np.ndarray, lo: int, hi: int,
                weights: np.ndarray | None = None) -> np.ndarray:
-    """Sum of `weights` (default 1) per (group, day) of [lo, hi] for (pid, day) rows."""
+    """Sum of `weights` (default 1) per (group, day) of [lo, hi] for (pid, day) rows.
+
+    ROWS_CHUNK rows at a time: the int64 temporaries of tens of millions of rows at once
+    would be a refresh's peak.
+    """
     matrix, labels = facts.attribution.codes(by)
     n = hi - lo + 1
-    inside = (days >= lo) & (days <= hi)
-    pids, days = pids[inside], days[inside]
-    code = matrix[facts.attribution.snapshot_index(days), pids].astype(np.int64)
-    flat = np.bincount(
-        code * n + (days - lo),
-        weights=None if weights is None else weights[inside],
-        minlength=len(labels) * n,
-    )
+    flat = np.zeros(len(labels) * n, dtype=np.int64 if weights is None else np.float64)
+    for at in range(0, len(pids), ROWS_CHUNK):
+        part = slice(at, at + ROWS_CHUNK)
+        p, d = pids[part], days[part]
+        inside = (d >= lo) & (d <= hi)
+        p, d = p[inside], d[inside]
+        code = matrix[facts.attribution.snapshot_index(d), p].astype(np.int64)
+        flat += np.bincount(
+            code * n + (d - lo),
+            weights=None if weights is None else weights[part][inside],
+            minlength=len(flat),
+        )
     return flat.reshape(len(labels), n).astype(np.int64)
 
 
@@ -121,24 +130,22 @@ def engagement_grid(facts: Facts, by: str, lo: int, hi: int) -> Grid:
     snaps = _member_snapshots(facts)
     n = hi - lo + 1
     size = len(labels) * n
-    inside = (days >= lo) & (days <= hi)
-    flat = matrix[snaps, pids].astype(np.int64) * n + (days - lo)
-    if not inside.all():
-        flat, engaged, active = flat[inside], engaged[inside], active[inside]
-        counts = counts[inside]
-
-    def tally(cells: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        total = np.bincount(cells, weights=weights, minlength=size)
-        return total.reshape(len(labels), n).astype(np.int64)
-
-    grid = {
-        "members": members,
-        "engaged": tally(flat[engaged]),
-        "active": tally(flat[active]),
-        "workforce": employed,
-    }
-    for i, kind in enumerate(KINDS):
-        grid[kind] = tally(flat, counts[:, i].astype(np.float64))
+    tallies = {name: np.zeros(size, dtype=np.int64) for name in ("engaged", "active", *KINDS)}
+    for at in range(0, len(pids), ROWS_CHUNK):  # int64 temporaries of a chunk only
+        part = slice(at, at + ROWS_CHUNK)
+        d = days[part]
+        inside = (d >= lo) & (d <= hi)
+        flat = (matrix[snaps[part], pids[part]].astype(np.int64) * n + (d - lo))[inside]
+        tallies["engaged"] += np.bincount(flat[engaged[part][inside]], minlength=size)
+        tallies["active"] += np.bincount(flat[active[part][inside]], minlength=size)
+        kinds = counts[part][inside]
+        for i, kind in enumerate(KINDS):  # float weights: exact for any count sum below 2**53
+            tallies[kind] += np.bincount(
+                flat, weights=kinds[:, i].astype(np.float64), minlength=size
+            ).astype(np.int64)
+    grid = {name: total.reshape(len(labels), n) for name, total in tallies.items()}
+    grid["members"] = members
+    grid["workforce"] = employed
     return Grid(lo, labels, grid)
 
 

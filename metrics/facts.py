@@ -89,9 +89,9 @@ class Facts:
         """'all' plus every attribute a breakdown can use."""
         return self.attribution.attributes()
 
-    def activity_days(self) -> np.ndarray:
-        """Day numbers of the activity rows."""
-        return _numbers(self.activity["day"].to_numpy())
+    def activity_days(self, rows: slice = slice(None)) -> np.ndarray:
+        """Day numbers of the activity rows (or of those in `rows`)."""
+        return _numbers(self.activity["day"].to_numpy()[rows])
 
 
 def _numbers(days: np.ndarray) -> np.ndarray:

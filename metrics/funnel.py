@@ -10,7 +10,7 @@ import pandas as pd
 
 from metrics.calendar import day_number
 from metrics.catalog import Metric, declare
-from metrics.engagement import day_counts, interval_counts
+from metrics.engagement import ROWS_CHUNK, day_counts, interval_counts
 from metrics.periods import (
     bounds,
     check_by,
@@ -116,7 +116,15 @@ def engaged_periods(act: pd.DataFrame, grain: str) -> pd.DataFrame:
 
 
 def _engaged_periods(pids: np.ndarray, days: np.ndarray, grain: str) -> pd.DataFrame:
-    index, pid = unique_pairs(period_index(days, grain), pids)
+    # a chunk at a time (rows come by person, so chunks' pairs barely overlap), then once more
+    # over what the chunks kept: far fewer pairs than rows
+    parts = [unique_pairs(period_index(days[at:at + ROWS_CHUNK], grain), pids[at:at + ROWS_CHUNK])
+             for at in range(0, len(pids), ROWS_CHUNK)]
+    if len(parts) == 1:
+        index, pid = parts[0]
+    else:
+        index, pid = unique_pairs(np.concatenate([p[0] for p in parts] or [np.zeros(0)]),
+                                  np.concatenate([p[1] for p in parts] or [np.zeros(0)]))
     return pd.DataFrame({"index": index, "pid": pid})
 
 
@@ -126,13 +134,20 @@ def engaged_member_days(facts: Any, lo: dt.date, hi: dt.date) -> tuple[np.ndarra
     checking membership of engaged rows in range only is far cheaper than of all activity.)"""
     def produce() -> tuple[np.ndarray, np.ndarray]:
         activity = facts.activity
-        days = np.asarray(facts.activity_days(), dtype=np.int64)
-        keep = (days >= day_number(lo)) & (days <= day_number(hi))
-        keep &= (activity["posts"].to_numpy() > 0) | (activity["replies"].to_numpy() > 0) | (
-            activity["reactions"].to_numpy() > 0)
-        pids, days = activity["pid"].to_numpy()[keep], days[keep]
-        member = np.asarray(facts.member_mask(pids, days), dtype=bool)
-        return pids[member], days[member]
+        columns = [activity[c].to_numpy() for c in ("pid", "posts", "replies", "reactions")]
+        pids, days = [], []
+        for at in range(0, len(activity), ROWS_CHUNK):  # int64 temporaries of a chunk only
+            part = slice(at, at + ROWS_CHUNK)
+            d = np.asarray(facts.activity_days(part), dtype=np.int64)
+            keep = (d >= day_number(lo)) & (d <= day_number(hi)) & (
+                (columns[1][part] > 0) | (columns[2][part] > 0) | (columns[3][part] > 0))
+            p, d = columns[0][part][keep], d[keep]
+            member = np.asarray(facts.member_mask(p, d), dtype=bool)
+            pids.append(p[member])
+            days.append(d[member])
+        if not pids:
+            return columns[0][:0], np.zeros(0, dtype=np.int64)
+        return np.concatenate(pids), np.concatenate(days)
 
     return facts.cached(("engaged_member_days", lo, hi), produce)
 

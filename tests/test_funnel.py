@@ -60,7 +60,11 @@ def by_group(frame):
 
 
 @BACKENDS
-def test_funnel_by_department(engine, settings):
+@pytest.mark.parametrize("rows_chunk", [None, 2], ids=["whole", "in-chunks-of-2"])
+def test_funnel_by_department(engine, settings, monkeypatch, rows_chunk):
+    if rows_chunk:  # the per-row steps a few rows at a time give the same figures
+        for module in ("metrics.engagement", "metrics.funnel"):
+            monkeypatch.setattr(f"{module}.ROWS_CHUNK", rows_chunk)
     save_org(engine, settings, org())
     frame = compute_funnel(org_facts(engine, settings), "department", *MARCH)
     assert set(frame["period"]) == {D(2025, 3, 1)}
