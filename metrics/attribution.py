@@ -122,9 +122,7 @@ class Attribution:
         if self.rows.empty:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, empty, empty
-        pid = self.rows["pid"].to_numpy(dtype=np.int64)
-        snap = self.rows["snap"].to_numpy(dtype=np.int64)
-        present = np.unique(pid * len(self.as_of) + snap)  # one key per (pid, snap), sorted
+        present = self._present()  # one key per (pid, snap), sorted
         hire = self._date_of("hire_date", present, NEVER)
         leave = self._date_of("termination_date", present, FOREVER)
         pid, snap = np.divmod(present, len(self.as_of))
@@ -134,6 +132,14 @@ class Attribution:
         ends = np.minimum(leave, upper[snap])
         keep = ends > starts
         return pid[keep], starts[keep], ends[keep], snap[keep]
+
+    def _present(self) -> np.ndarray:
+        """Sorted keys pid × snapshots + snap of the (person, snapshot) pairs with rows."""
+        width = len(self.as_of)
+        seen = np.zeros(self.n_people * width, dtype=bool)  # a flag per pair: no sort of rows
+        pid, snap = self.rows["pid"].to_numpy(dtype=np.int64), self.rows["snap"].to_numpy()
+        seen[pid * width + snap] = True
+        return np.flatnonzero(seen)
 
     def _date_of(self, attribute: str, keys: np.ndarray, missing: int) -> np.ndarray:
         """Day numbers of a date attribute for sorted (pid, snap) keys: the first row of each

@@ -430,6 +430,15 @@ def _global_codes(column: pd.Series, seen: dict[Any, int]) -> np.ndarray:
 
 
 
+def _unstarted(threads: pd.Series, is_starter: np.ndarray) -> set[str]:
+    """Thread ids (as stored: text) that have replies here but no starter."""
+    if threads.dtype.kind == "i":  # read as numbers: sets of millions of ints, not strings
+        ids = threads.to_numpy()
+        return {str(t) for t in np.setdiff1d(ids[~is_starter], ids[is_starter])}
+    started = {str(t) for t in threads[is_starter]}
+    return {str(t) for t in threads[~is_starter].dropna()} - started
+
+
 def _message_bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """Naive-UTC times around local days [start, end], whatever the zone's offset."""
     return (dt.datetime.combine(start - dt.timedelta(days=1), dt.time()),
@@ -471,9 +480,7 @@ def _load_messages(
         return _no_messages()
     frame = pd.concat(parts, ignore_index=True)
     # thread ids as stored (text), also when read as numbers
-    started = {str(t) for t in frame.loc[frame["is_starter"], "thread_id"]}
-    missing = sorted({str(t) for t in frame.loc[~frame["is_starter"], "thread_id"].dropna()}
-                     - started)
+    missing = sorted(_unstarted(frame["thread_id"], frame["is_starter"].to_numpy(dtype=bool)))
     for chunk in range(0, len(missing), 500):
         older = _message_frame(conn.execute(_MESSAGES.where(
             Message.is_thread_starter.is_(True), Message.thread_id.in_(missing[chunk:chunk + 500])

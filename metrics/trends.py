@@ -36,18 +36,26 @@ def rolling_people(facts: Facts, by: str, window: int, lo: int, hi: int) -> np.n
     each piece lands in the group the person belongs to on those days. Membership on d itself
     is not required: the person was a member on the day they engaged.
     """
-    pids, days, engaged, _ = member_activity(facts)
-    pids, days = pids[engaged], days[engaged]  # sorted by (pid, day) like facts.activity
-    if len(pids) == 0:
+    runs = engaged_runs(facts, window)
+    if len(runs[0]) == 0:
         _, labels = facts.attribution.codes(by)
         return np.zeros((len(labels), hi - lo + 1), dtype=np.int64)
-    new_run = np.ones(len(pids), dtype=bool)
-    new_run[1:] = (pids[1:] != pids[:-1]) | (days[1:] - days[:-1] >= window)
-    first = np.flatnonzero(new_run)
-    last = np.r_[first[1:], len(pids)] - 1
-    return interval_counts(
-        facts, by, None, (pids[first], days[first], days[last] + window), lo, hi
-    )
+    return interval_counts(facts, by, None, runs, lo, hi)
+
+
+def engaged_runs(facts: Facts, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pid, first day, last day + window) of each run of engaged member days whose windows
+    overlap; the same for every breakdown, so kept in the facts' cache."""
+    def produce() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pids, days, engaged, _ = member_activity(facts)
+        pids, days = pids[engaged], days[engaged]  # sorted by (pid, day) like facts.activity
+        new_run = np.ones(len(pids), dtype=bool)
+        new_run[1:] = (pids[1:] != pids[:-1]) | (days[1:] - days[:-1] >= window)
+        first = np.flatnonzero(new_run)
+        last = np.r_[first[1:], len(pids)] - 1
+        return pids[first], days[first], days[last] + window
+
+    return facts.cached(("engaged_runs", window), produce)
 
 
 def compute_daily(facts: Facts, by: str, start: dt.date, end: dt.date) -> pd.DataFrame:
