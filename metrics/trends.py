@@ -49,6 +49,8 @@ def engaged_runs(facts: Facts, window: int) -> tuple[np.ndarray, np.ndarray, np.
     def produce() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pids, days, engaged, _ = member_activity(facts)
         pids, days = pids[engaged], days[engaged]  # sorted by (pid, day) like facts.activity
+        if len(pids) == 0:
+            return pids, days, days
         new_run = np.ones(len(pids), dtype=bool)
         new_run[1:] = (pids[1:] != pids[:-1]) | (days[1:] - days[:-1] >= window)
         first = np.flatnonzero(new_run)

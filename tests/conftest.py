@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from settings import Settings, load_settings
-from store.engine import make_engine
-from store.migrate import upgrade
+from store.engine import make_engine, write_transaction
+from store.migrate import alembic_config, upgrade
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get("UPTAKE_TEST_POSTGRES_URL", "")
@@ -89,3 +90,11 @@ def engine(settings: Settings) -> Iterator[Engine]:
     upgrade(eng)
     yield eng
     eng.dispose()
+
+
+def migrate(engine: Engine, step: Callable[[Any, str], None], revision: str) -> None:
+    """Run an Alembic command (`command.upgrade` or `command.downgrade`) to `revision`."""
+    config = alembic_config()
+    with write_transaction(engine) as conn:
+        config.attributes["connection"] = conn
+        step(config, revision)

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 from store.engine import make_engine, write_transaction
 from store.models import Person, PersonAttribute, RosterSnapshot
 from store.roster import ABSENT, changes, save_snapshot, state_at
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, migrate
 
 NOW = dt.datetime(2026, 1, 1)
 DAYS = [dt.date(2026, 1, 1), dt.date(2026, 2, 1), dt.date(2026, 3, 1), dt.date(2026, 4, 1)]
@@ -155,17 +155,8 @@ def test_the_metrics_load_rebuilds_every_snapshot_from_the_changes(engine: Engin
 def test_migration_0005_turns_full_snapshots_into_changes_and_back(database_url: str) -> None:
     from alembic import command
 
-    from store.migrate import alembic_config
-
     eng = make_engine(database_url)
-
-    def migrate(step, revision):
-        config = alembic_config()
-        with write_transaction(eng) as conn:
-            config.attributes["connection"] = conn
-            step(config, revision)
-
-    migrate(command.upgrade, "0004")
+    migrate(eng, command.upgrade, "0004")
     _people(eng)
     snapshots = _random_snapshots(random.Random(11))
     full = [{"person_key": p, "attribute": a, "valid_from": day, "value": v}
@@ -176,13 +167,13 @@ def test_migration_0005_turns_full_snapshots_into_changes_and_back(database_url:
                      [{"as_of": d, "people": len(s), "ingested_at": NOW}
                       for d, s in snapshots.items()])
         conn.execute(PersonAttribute.__table__.insert(), full)
-    migrate(command.upgrade, "0005")
+    migrate(eng, command.upgrade, "0005")
     with eng.connect() as conn:
         for day in DAYS:
             assert _blank_free(state_at(conn, day)) == _blank_free(snapshots[day]), day
             assert set(state_at(conn, day)) == set(snapshots[day])
     assert _stored(eng) == _chain(snapshots)  # what an ingest in date order writes
-    migrate(command.downgrade, "0004")
+    migrate(eng, command.downgrade, "0004")
     with eng.connect() as conn:
         for day in DAYS:
             rows = conn.execute(select(
@@ -193,7 +184,7 @@ def test_migration_0005_turns_full_snapshots_into_changes_and_back(database_url:
                 back.setdefault(p, {})[a] = v
             assert _blank_free(back) == _blank_free(snapshots[day]), day
             assert set(back) == set(snapshots[day])
-    migrate(command.upgrade, "head")
+    migrate(eng, command.upgrade, "head")
     with eng.connect() as conn:
         for day in DAYS:
             assert _blank_free(state_at(conn, day)) == _blank_free(snapshots[day]), day

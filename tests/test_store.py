@@ -16,7 +16,7 @@ from store.fact_rows import estimated_fact_rows, middle_day
 from store.migrate import current_revision, head_revision, require_current, upgrade
 from store.models import Base, DailyActivity, Group, Person
 from store.upsert import dedupe, upsert
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, migrate
 
 
 @BACKENDS
@@ -117,17 +117,8 @@ def test_fact_rows_are_estimated_from_sampled_days(engine):
 def test_migration_0003_keeps_every_fact(database_url):
     from alembic import command
 
-    from store.migrate import alembic_config
-
     eng = make_engine(database_url)
-
-    def migrate(step, revision):
-        config = alembic_config()
-        with write_transaction(eng) as conn:
-            config.attributes["connection"] = conn
-            step(config, revision)
-
-    migrate(command.upgrade, "0002")
+    migrate(eng, command.upgrade, "0002")
     first = dt.date(2026, 3, 1)
     with write_transaction(eng) as conn:
         _facts_per_day(conn, first, [2, 3])
@@ -135,7 +126,7 @@ def test_migration_0003_keeps_every_fact(database_url):
         DailyActivity.day, DailyActivity.person_key)
     for step, revision in ((command.upgrade, "head"), (command.downgrade, "0002"),
                            (command.upgrade, "head")):
-        migrate(step, revision)
+        migrate(eng, step, revision)
         with eng.connect() as conn:
             rows = conn.execute(read).all()
         assert [(d - first).days for d, _ in rows] == [0, 0, 1, 1, 1], revision
@@ -158,24 +149,16 @@ def test_migration_0004_marks_the_zone_of_existing_message_facts_unknown(
     from alembic import command
 
     from store.message_activity import counted_zone
-    from store.migrate import alembic_config
     from store.models import Message
 
     eng = make_engine(database_url)
-
-    def migrate(revision):
-        config = alembic_config()
-        with write_transaction(eng) as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
-
-    migrate("0003")
+    migrate(eng, command.upgrade, "0003")
     if with_messages:
         with write_transaction(eng) as conn:
             conn.execute(Message.__table__.insert().values(
                 platform="yammer", message_id="1", thread_id="1", is_thread_starter=True,
                 created_at=dt.datetime(2026, 3, 1, 9, 0)))
-    migrate("head")
+    migrate(eng, command.upgrade, "head")
     with eng.connect() as conn:
         assert counted_zone(conn) == ((True, None) if with_messages else (False, None))
     eng.dispose()

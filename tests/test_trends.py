@@ -74,6 +74,19 @@ def test_wau_and_mau_count_distinct_people_in_trailing_windows(two_windows):
 
 
 @BACKENDS
+def test_nobody_engaged_gives_zero_wau_and_mau(engine, settings):
+    save(engine, ["A", "B", "C", "D", "E"], [])  # five: not suppressed
+    with write_transaction(engine) as conn:  # reads only: members active, nobody engaged
+        upsert(conn, DailyActivity.__table__, [
+            {"source": "graph_yammer_activity", "person_key": "A", "day": D(2025, 1, 3),
+             "posts": 0, "replies": 0, "reactions": 0, "reads": 4}
+        ])
+    frame = read_trends(engine, settings, "all", D(2025, 1, 1), D(2025, 1, 5))
+    assert {(r.wau, r.mau) for r in frame.itertuples()} == {(0, 0)}
+    assert frame["members"].tolist() == [5] * 5
+
+
+@BACKENDS
 def test_month_and_week_grains(two_windows):
     engine, settings = two_windows
     month = read_engagement(engine, settings, "all", D(2025, 1, 1), D(2025, 2, 28), "month")
