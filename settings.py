@@ -110,7 +110,10 @@ class RosterSettings(Section):
             "hire_date": "hire_date",
             "termination_date": "termination_date",
         },
-        description="Roster attribute → CSV column name; extra entries become attributes.",
+        description=(
+            "Roster attribute → CSV column name; extra entries become attributes "
+            "(names not starting with ~)."
+        ),
     )
 
     @field_validator("columns")
