@@ -176,13 +176,16 @@ def _messages_store(engine: Engine, thread_ids: tuple[str, str]) -> None:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("chunk_days", [None, 1], ids=["a-month-a-query", "a-day-a-query"])
 def test_sqlite_reads_messages_as_numbers_as_the_text_path_does(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, chunk_days: int | None
 ) -> None:
     from zoneinfo import ZoneInfo
 
-    from metrics import facts
+    from metrics import factload, facts
 
+    if chunk_days:  # the range's days each in a query of their own: nothing lost or doubled
+        monkeypatch.setattr(factload, "CHUNK_MESSAGE_DAYS", chunk_days)
     _messages_store(engine, ("17", "32"))
     index, zone = pd.Index(["b", "a"]), ZoneInfo("Europe/Paris")
     with engine.connect() as conn:
