@@ -34,7 +34,7 @@ SPLIT_DAYS = 14
 # the read), the counts packed in one integer.
 ACTIVITY_COLUMNS = (
     "p.rowid",
-    "{day}",
+    "{number}",
     f"min(d.posts, {CAP}) + min(d.replies, {CAP}) * {1 << BITS}"
     f" + min(d.reactions, {CAP}) * {1 << 2 * BITS} + min(d.reads, {CAP}) * {1 << 3 * BITS}",
 )
@@ -263,7 +263,7 @@ class ActivityRead:
             self._thread.start()
             return
         self.groups = [
-            [packed([c.format(day=number) for c in ACTIVITY_COLUMNS],
+            [packed([c.format(number=number) for c in ACTIVITY_COLUMNS],
                     f"{ACTIVITY_FROM} {where.format(day='')}") for number, where in days]
             for days in _halves(conn, conditions, start, end, span)
         ]

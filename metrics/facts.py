@@ -305,14 +305,11 @@ def _load_attribution(
     snapshots = in_effect(every, day_number(start), day_number(end))
     stored = _attribute_names(conn)
     names = tuple(n for n in stored if n != ABSENT)
-    if len(snapshots):
-        # a snapshot's state is built from the changes of every snapshot up to it
-        upto = int(np.searchsorted(every, snapshots[-1])) + 1
-        changes, values = _attribute_rows(conn, index, every[:upto], stored)
-        frame = in_snapshots(changes, _position(stored, ABSENT), upto, upto - len(snapshots))
-        frame["attr"] = _position_map(stored, names)[frame["attr"].to_numpy()]
-    else:
-        frame, values = _attribute_frame(*(np.zeros(0) for _ in range(4))), np.zeros(0, object)
+    # a snapshot's state is built from the changes of every snapshot up to it
+    upto = int(np.searchsorted(every, snapshots[-1])) + 1 if len(snapshots) else 0
+    changes, values = _attribute_rows(conn, index, every[:upto], stored)
+    frame = in_snapshots(changes, _position(stored, ABSENT), upto, upto - len(snapshots))
+    frame["attr"] = _position_map(stored, names)[frame["attr"].to_numpy()]
     profile = accounts[(accounts["platform"] == "yammer") & accounts["department"].notna()]
     profile = profile.sort_values(
         ["has_user_record", "updated_at"], ascending=[False, False], kind="mergesort"

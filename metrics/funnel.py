@@ -119,12 +119,9 @@ def _engaged_periods(pids: np.ndarray, days: np.ndarray, grain: str) -> pd.DataF
     # a chunk at a time (rows come by person, so chunks' pairs barely overlap), then once more
     # over what the chunks kept: far fewer pairs than rows
     parts = [unique_pairs(period_index(days[at:at + ROWS_CHUNK], grain), pids[at:at + ROWS_CHUNK])
-             for at in range(0, len(pids), ROWS_CHUNK)]
-    if len(parts) == 1:
-        index, pid = parts[0]
-    else:
-        index, pid = unique_pairs(np.concatenate([p[0] for p in parts] or [np.zeros(0)]),
-                                  np.concatenate([p[1] for p in parts] or [np.zeros(0)]))
+             for at in range(0, len(pids), ROWS_CHUNK)] or [unique_pairs(days, pids)]
+    index, pid = parts[0] if len(parts) == 1 else unique_pairs(
+        np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
     return pd.DataFrame({"index": index, "pid": pid})
 
 

@@ -39,7 +39,8 @@ def save_snapshot(
     people: Mapping[str, Mapping[str, str | None]],
     ingested_at: dt.datetime,
 ) -> int:
-    """Replace the snapshot `as_of` with `people` (every person's attributes); rows written.
+    """Replace the snapshot `as_of` with `people` (every person's attributes); rows written
+    (the next snapshot's rewritten ones included).
 
     The people must exist already. Writes the changes from the snapshot before, and rewrites
     the next snapshot's changes against this one so its own state stays what it was.
@@ -53,7 +54,7 @@ def save_snapshot(
            [{"as_of": as_of, "people": len(people), "ingested_at": ingested_at}])
     written = _replace(conn, as_of, changes(previous, people))
     if following is not None:
-        _replace(conn, _as_date(after), changes(people, following))
+        written += _replace(conn, _as_date(after), changes(people, following))
     return written
 
 
