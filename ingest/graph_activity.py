@@ -9,7 +9,6 @@ import logging
 import re
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 from urllib.parse import urljoin
@@ -23,6 +22,7 @@ from errors import BadInputError, RetriableSourceError
 from ingest.csvfile import decode_stream, read_rows
 from ingest.graph_auth import fetch_graph_token
 from ingest.http import download, fetch, make_session
+from ingest.read_ahead import can_read_ahead, read_ahead
 from ingest.runner import Window, Writer
 from settings import Settings
 from store.fact_insert import Counts
@@ -39,7 +39,6 @@ POSTED, READ, LIKED = "Posted Count", "Read Count", "Liked Count"
 REQUIRED = (UPN, POSTED, READ, LIKED)
 DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 CHUNK_ROWS = 50_000
-AHEAD = 1  # report files parsed ahead of the one being written
 REDIRECTS = (301, 302, 303, 307, 308)
 ZERO = ("0", "0", "0")
 FACT_COUNTS = ("posts", "replies", "reactions", "reads")
@@ -86,12 +85,11 @@ class GraphActivitySource:
         days = self._file_days() if self.path is not None else self._api_days()
         files = [where for _, where in days if where is not None]
         self._ahead = (
-            ReportsAhead(not self.settings.privacy.pseudonymise, self._keys) if files else None
+            ReportsAhead(files, not self.settings.privacy.pseudonymise, self._keys)
+            if len(files) > 1 and can_read_ahead() else None
         )
         try:
-            for i, (day, where) in enumerate(days):
-                if self._ahead is not None and where is not None:
-                    self._ahead.queue(files[i:i + AHEAD + 1])  # every day has a file here
+            for day, where in days:
                 target = str(where) if where else f"date={day}"
                 yield Window(target=target, start=str(day), end=str(day), payload=(day, where))
         finally:
@@ -105,8 +103,7 @@ class GraphActivitySource:
         if path is not None:
             parsed = None
             if self._ahead is not None:
-                self._ahead.identity = writer.identity  # later files' keys are looked up ahead
-                parsed = self._ahead.take(path)
+                parsed = self._ahead.take(path, writer.identity)
             load_report(path, day, writer, path.name, self._keys, self._stored, parsed)
             self._cursor = max(day, self._cursor) if self._cursor else day
             return self._cursor.isoformat()
@@ -182,33 +179,45 @@ class GraphActivitySource:
 
 
 class ReportsAhead:
-    """Report files parsed in a thread while the one before is written (the SQLite insert
-    leaves the GIL free meanwhile); a parse error is raised when its window takes it."""
+    """Report files parsed, and their UPNs' keys looked up, by a forked child process while
+    the file before is written; a parse error is raised when its window takes it."""
 
-    def __init__(self, with_names: bool, keys: UpnKeys):
+    def __init__(self, files: list[Path], with_names: bool, keys: UpnKeys):
+        self.files = files
         self.with_names = with_names
         self.keys = keys
-        self.identity: Identity | None = None  # known once the first window runs
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uptake-graph-parse")
-        self._parsed: dict[Path, Future[Parsed]] = {}
+        self._parsed: Iterator[tuple[Path, Parsed]] | None = None
+        self._identity: Identity | None = None
 
-    def queue(self, paths: list[Path]) -> None:
-        """Start parsing each of `paths` not parsed or taken yet, in order."""
-        for path in paths:
-            if path not in self._parsed:
-                self._parsed[path] = self._pool.submit(
-                    parse_report, path, path.name, self.with_names, self.keys, self.identity
-                )
-
-    def take(self, path: Path) -> Parsed | None:
-        """The parse of `path` (None if it was never queued); forgets it."""
-        future = self._parsed.pop(path, None)
-        return None if future is None else future.result()
+    def take(self, path: Path, identity: Identity) -> Parsed:
+        """The parse of `path`, the next file in order (the child starts at the first)."""
+        if self._parsed is None:  # the identity is known once the first window runs
+            at = self.files.index(path)
+            self._identity = identity
+            self._parsed = read_ahead(
+                parse_reports, self.files[at:], self.with_names, self.keys, identity
+            )
+        done, parsed = next(self._parsed)
+        if done != path:
+            raise RuntimeError(f"{path.name}: read ahead out of order (got {done.name})")
+        self.keys.hidden |= parsed.hidden
+        return parsed._replace(identity=self._identity)  # the key itself stays in the child
 
     def close(self) -> None:
-        """Cancel the parses not started; one running ends on its own."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._parsed.clear()
+        """Stop the child, however far it got."""
+        if self._parsed is not None:
+            cast(Any, self._parsed).close()
+            self._parsed = None
+
+
+def parse_reports(
+    files: list[Path], with_names: bool, keys: UpnKeys, identity: Identity
+) -> Iterator[tuple[Path, Parsed]]:
+    """Each file's parse with its keys, in order (in the read-ahead child)."""
+    for path in files:
+        yield path, parse_report(path, path.name, with_names, keys, identity)._replace(
+            identity=None
+        )
 
 
 class KnownKeys:
@@ -277,6 +286,7 @@ class Parsed(NamedTuple):
     batch: Batch | None  # None: read the file row by row
     with_names: bool
     identity: Identity | None = None  # the identity that made `batch.keys`
+    hidden: frozenset[str] = frozenset()  # the keys of `batch.keys` that are concealed names
 
 
 def load_report(
@@ -321,7 +331,9 @@ def parse_report(
     batch = _frame_batch(columns, cols)
     if keys is None or identity is None:
         return Parsed(cols, batch, with_names)
-    return Parsed(cols, batch._replace(keys=keys.of(batch.upns, identity)), with_names, identity)
+    row_keys = keys.of(batch.upns, identity)
+    hidden = frozenset(keys.hidden.intersection(row_keys)) if keys.hidden else frozenset()
+    return Parsed(cols, batch._replace(keys=row_keys), with_names, identity, hidden)
 
 
 def _batches(

@@ -166,20 +166,31 @@ def test_missing_column_fails_naming_it(engine, settings, tmp_path):
     assert read_cursor(engine, "graph-yammer-activity") is None
 
 
+def _record_calls(monkeypatch, owner, name: str, log: Path) -> None:
+    """Wrap `owner.name` so that every call appends its first str argument (or '-') and the
+    calling process id to `log` (a file: calls in a forked child are seen too)."""
+    real = getattr(owner, name)
+
+    def recorded(*args):
+        label = next((a for a in args if isinstance(a, str)), "-")
+        with log.open("a") as out:
+            out.write(f"{label} {os.getpid()}\n")
+        return real(*args)
+
+    monkeypatch.setattr(owner, name, recorded)
+
+
+def _calls(log: Path) -> list[tuple[str, int]]:
+    return [(label, int(pid)) for label, pid in map(str.split, log.read_text().splitlines())]
+
+
 @BACKENDS
 def test_files_parsed_ahead_fail_in_their_own_window(engine, settings, tmp_path, monkeypatch):
-    import threading
-
     from ingest import graph_activity
 
-    parsed_in = {}
-    real = graph_activity.parse_report
-
-    def recorded(path, name, *args):
-        parsed_in[name] = threading.current_thread().name
-        return real(path, name, *args)
-
-    monkeypatch.setattr(graph_activity, "parse_report", recorded)
+    log = tmp_path / "parsed"
+    _record_calls(monkeypatch, graph_activity, "parse_report", log)
+    monkeypatch.setattr(graph_activity, "can_read_ahead", lambda: True)
     folder = tmp_path / "reports"
     write(folder, "r-2026-03-01.csv")
     write(folder, "r-2026-03-02.csv", REPORT.replace(",Liked Count", ""))
@@ -189,23 +200,17 @@ def test_files_parsed_ahead_fail_in_their_own_window(engine, settings, tmp_path,
     assert [r[1] for r in runs(engine)] == ["success", "failed"]
     assert {day for _, day in facts(engine)} == {dt.date(2026, 3, 1)}
     assert read_cursor(engine, "graph-yammer-activity") == "2026-03-01"
-    assert parsed_in["r-2026-03-02.csv"].startswith("uptake-graph-parse")
+    parsed_in = dict(_calls(log))
+    assert parsed_in["r-2026-03-02.csv"] != os.getpid()  # in the forked child
 
 
 @BACKENDS
 def test_keys_looked_up_ahead_are_those_of_the_run(engine, settings, tmp_path, monkeypatch):
-    import threading
+    from ingest import graph_activity
 
-    from ingest.graph_activity import UpnKeys
-
-    looked_up_in = set()
-    real_of = UpnKeys.of
-
-    def of(self, upns, identity):
-        looked_up_in.add(threading.current_thread().name.split("_")[0])
-        return real_of(self, upns, identity)
-
-    monkeypatch.setattr(UpnKeys, "of", of)
+    log = tmp_path / "looked-up"
+    _record_calls(monkeypatch, graph_activity.UpnKeys, "of", log)
+    monkeypatch.setattr(graph_activity, "can_read_ahead", lambda: True)
     folder = tmp_path / "reports"
     regular = "\r\n".join(r for r in REPORT.split("\r\n") if "carol" not in r)
     for day in (1, 2, 3, 4):
@@ -216,7 +221,30 @@ def test_keys_looked_up_ahead_are_those_of_the_run(engine, settings, tmp_path, m
         stored = set(conn.scalars(select(DailyActivity.person_key)))
     assert stored == {other.person_key("alice@contoso.com"), other.person_key("dave@contoso.com"),
                       other.concealed_key(HIDDEN)}
-    assert looked_up_in == {"MainThread", "uptake-graph-parse"}  # the first files: not ahead
+    pids = [pid for _, pid in _calls(log)]
+    assert len(pids) == 4 and len(set(pids)) == 1 and pids[0] != os.getpid()
+
+
+@BACKENDS
+def test_read_ahead_or_not_gives_the_same_store(engine, settings, tmp_path, monkeypatch):
+    from ingest import graph_activity
+
+    folder = tmp_path / "reports"
+    for day in (1, 2, 3):
+        write(folder, f"r-2026-03-0{day}.csv", REPORT.replace(",2,5,1,", f",{day},5,1,"))
+    outcomes = []
+    for ahead in (True, False):
+        with write_transaction(engine) as conn:  # each way starts from an empty store
+            for model in (DailyActivity, Account, Person):
+                conn.execute(model.__table__.delete())
+        monkeypatch.setattr(graph_activity, "can_read_ahead", lambda ahead=ahead: ahead)
+        results = run_source(engine, settings, GraphActivitySource(settings, path=folder))
+        warned = [sum("concealed" in w for w in r.warnings) for r in results]
+        dump = _dump(engine)
+        outcomes.append((warned, dump["daily_activity"], dump["people"], dump["accounts"]))
+    assert outcomes[0][0] == [1, 1, 1]  # concealed names found ahead are still reported
+    assert outcomes[0] == outcomes[1]
+    assert facts(engine)[(ALICE, dt.date(2026, 3, 3))] == (3, 0, 1, 5)
 
 
 @BACKENDS
