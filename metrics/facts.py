@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, String, and_, cast, func, or_, select
 
+from metrics import roster_cache
 from metrics.attribution import Attribution, clean_values, in_snapshots
 from metrics.calendar import (
     FOREVER,
@@ -30,6 +31,7 @@ from metrics.factload import (
 )
 from metrics.heap import release_free_memory
 from metrics.membership import Membership
+from metrics.roster_cache import RosterChanges
 from settings import Settings
 from store.models import (
     Account,
@@ -40,6 +42,7 @@ from store.models import (
     RosterSnapshot,
 )
 from store.roster import ABSENT
+from store.roster import fingerprint as roster_fingerprint
 
 KINDS = ("posts", "replies", "reactions", "reads")
 ENGAGING = ("posts", "replies", "reactions")
@@ -61,6 +64,8 @@ class Facts:
     first_activity: pd.DataFrame = field(  # pid, first: first day with any activity, all time
         default_factory=lambda: pd.DataFrame({"pid": [], "first": []}, dtype=np.int64)
     )
+    # the roster's fingerprint and changes as read from the store (None: from the cache)
+    roster_read: tuple[str, RosterChanges] | None = field(default=None, repr=False)
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)  # derived arrays
 
     def cached(self, key: Any, produce: Callable[[], T]) -> T:
@@ -109,6 +114,7 @@ def load_facts(
     with_messages: bool = False,
     first_activity: pd.DataFrame | None = None,
     complete_from: dt.date | None = None,
+    cached_roster: bool = False,
 ) -> Facts:
     """Load the facts of local days [start, end] (default: every day with data).
 
@@ -116,6 +122,8 @@ def load_facts(
     `complete_from` (else `start`) known from a cache, instead of scanning earlier activity.
     With `complete_from`, activity of days before it holds only the rows that engage (posts,
     replies or reactions): enough for rolling windows and the funnel, not for active or reads.
+    With `cached_roster`, the roster's changes come from the cache (metrics/roster_cache.py)
+    when it holds those of the stored roster.
     """
     zone = settings.zone
     with engine.connect() as conn:
@@ -132,7 +140,8 @@ def load_facts(
                 if with_messages and conn.dialect.name == "sqlite" else None)
         try:
             accounts = _load_accounts(conn, index, zone)
-            attribution = _load_attribution(conn, index, accounts, start, end)
+            attribution, roster_read = _load_attribution(conn, index, accounts, start, end,
+                                                         cached_roster)
             activity = activity_frame(reading.result, start, end)
             firsts = _first_activity(conn, index, activity, complete_from or start,
                                      first_activity)
@@ -144,7 +153,8 @@ def load_facts(
             reading.close()
             if sent is not None:
                 sent.close()
-    return Facts(zone, start, end, keys, activity, messages, membership, attribution, firsts)
+    return Facts(zone, start, end, keys, activity, messages, membership, attribution, firsts,
+                 roster_read)
 
 
 def data_range(conn: Connection, zone: ZoneInfo) -> tuple[dt.date, dt.date] | None:
@@ -295,28 +305,42 @@ def _earlier_first_activity(conn: Connection, start: dt.date) -> pd.DataFrame:
 
 
 def _load_attribution(
-    conn: Connection, index: pd.Index, accounts: pd.DataFrame, start: dt.date, end: dt.date
-) -> Attribution:
-    """The roster snapshots in effect on some day of [start, end], as codes."""
+    conn: Connection,
+    index: pd.Index,
+    accounts: pd.DataFrame,
+    start: dt.date,
+    end: dt.date,
+    cached: bool,
+) -> tuple[Attribution, tuple[str, RosterChanges] | None]:
+    """The roster snapshots in effect on some day of [start, end], as codes; and the roster's
+    changes with its fingerprint when they were read from the store (not `cached` there)."""
     as_of = [day_number(_as_date(d)) for d in conn.scalars(
         select(RosterSnapshot.as_of).order_by(RosterSnapshot.as_of)
     )]
     every = np.array(as_of, dtype=np.int64)
     snapshots = in_effect(every, day_number(start), day_number(end))
-    stored = _attribute_names(conn)
-    names = tuple(n for n in stored if n != ABSENT)
+    roster = roster_fingerprint(conn)
+    changes = roster_cache.load(conn, roster) if cached else None
+    read = None
+    if changes is None:
+        stored = _attribute_names(conn)
+        frame, values = _attribute_rows(conn, index, every, stored)
+        changes = RosterChanges.of(index.to_numpy(), every, frame, stored, values)
+        read = (roster, changes)
+    names = tuple(n for n in changes.names if n != ABSENT)
     # a snapshot's state is built from the changes of every snapshot up to it
     upto = int(np.searchsorted(every, snapshots[-1])) + 1 if len(snapshots) else 0
-    changes, values = _attribute_rows(conn, index, every[:upto], stored)
-    frame = in_snapshots(changes, _position(stored, ABSENT), upto, upto - len(snapshots))
-    frame["attr"] = _position_map(stored, names)[frame["attr"].to_numpy()]
+    frame = in_snapshots(changes.frame(index, every[:upto]), _position(changes.names, ABSENT),
+                         upto, upto - len(snapshots))
+    frame["attr"] = _position_map(changes.names, names)[frame["attr"].to_numpy()]
     profile = accounts[(accounts["platform"] == "yammer") & accounts["department"].notna()]
     profile = profile.sort_values(
         ["has_user_record", "updated_at"], ascending=[False, False], kind="mergesort"
     ).drop_duplicates("pid")
     department = np.full(len(index), None, dtype=object)
     department[profile["pid"].to_numpy()] = profile["department"].to_numpy()
-    return Attribution(len(index), snapshots, frame, department, names, values)
+    attribution = Attribution(len(index), snapshots, frame, department, names, changes.values)
+    return attribution, read
 
 
 def in_effect(as_of: np.ndarray, first: int, last: int) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, String, cast, delete, func, select
 
+from metrics import roster_cache
 from metrics.attribution import ALL, CROSS
 from metrics.calendar import day_number, from_day_number, parse_days
 from metrics.factload import bulk_insert, rows_frame
@@ -25,7 +26,8 @@ from store.engine import write_transaction
 from store.locks import hold_lock
 from store.message_activity import SOURCE as MESSAGE_SOURCE
 from store.message_activity import counted_zone, note_counted_zone, rebuild_message_activity
-from store.models import DailyActivity, Message, RefreshQueue, RosterSnapshot
+from store.models import DailyActivity, Message, RefreshQueue
+from store.roster import fingerprint as roster_fingerprint
 from store.upsert import upsert
 
 FILTER_ATTRIBUTE = "region"  # pages filter any breakdown by region: materialise `x@region`
@@ -75,7 +77,7 @@ def current_state(conn: Connection, settings: Settings) -> Any:
     if state is None or state.timezone != settings.timezone:
         return None
     queued = conn.scalar(select(RefreshQueue.id).limit(1))
-    if queued is not None or state.roster != _roster(conn):
+    if queued is not None or state.roster != roster_fingerprint(conn):
         return None
     return state
 
@@ -104,7 +106,7 @@ def make_plan(
             return Plan(True, queue_id=queue_id, reason="first refresh", recount=stale_zone)
         if state.timezone != settings.timezone:
             return Plan(True, queue_id=queue_id, reason="time zone changed", recount=stale_zone)
-        if state.roster != _roster(conn):
+        if state.roster != roster_fingerprint(conn):
             return Plan(True, queue_id=queue_id, reason="HR roster changed")
         if not queue:
             return None
@@ -157,7 +159,7 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
     # Only days from `lo` changed: of earlier ones, what the rolling windows and the funnel
     # read (engaging activity) is enough, and their first activity days are cached.
     facts = load_facts(engine, settings, start, last, with_messages=True, first_activity=known,
-                       complete_from=lo if incremental else None)
+                       complete_from=lo if incremental else None, cached_roster=incremental)
     release_free_memory()
     dimensions = materialised_dimensions(facts.attributes())
     if incremental and state is not None and state.dimensions != ",".join(dimensions):
@@ -177,6 +179,8 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
             _insert(conn, dim, frame)
         save_views(conn, views, since if incremental else None)
         _save_first_activity(conn, facts, lo if incremental else None)
+        if facts.roster_read is not None:
+            roster_cache.save(conn, *facts.roster_read)
         _save_state(conn, settings, dimensions, (first, last), plan)
     return (hi - lo).days + 1
 
@@ -240,19 +244,6 @@ def read_state(engine: Engine) -> Any:
         return _state(conn)
 
 
-def _roster(conn: Connection) -> str:
-    """A fingerprint of the roster snapshots: any new, replaced or removed one changes it."""
-    count, last, ingested, total = conn.execute(
-        select(
-            func.count(),
-            cast(func.max(RosterSnapshot.as_of), String),
-            cast(func.max(RosterSnapshot.ingested_at), String),
-            func.coalesce(func.sum(RosterSnapshot.people), 0),
-        )
-    ).one()
-    return f"{count}:{last}:{ingested}:{total}"
-
-
 def _save_state(
     conn: Connection,
     settings: Settings,
@@ -270,7 +261,7 @@ def _save_state(
             "refreshed_at": now,
             "full_at": now if plan.full else (previous.full_at if previous else None),
             "timezone": settings.timezone,
-            "roster": _roster(conn),
+            "roster": roster_fingerprint(conn),
             "dimensions": ",".join(dimensions),
             "first_day": span[0] if span else None,
             "last_day": span[1] if span else None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import Date, DateTime, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models import KEY, Base
@@ -70,3 +70,14 @@ class RefreshState(Base):
     dimensions: Mapped[str] = mapped_column(Text)  # comma-separated, as materialised
     first_day: Mapped[dt.date | None] = mapped_column(Date)
     last_day: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class RosterCache(Base):
+    """The roster's stored changes as the metrics load decodes them (one row), kept for the
+    roster whose fingerprint it names: an incremental refresh reads it instead of the roster."""
+
+    __tablename__ = "roster_cache"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(200))  # store.roster.fingerprint
+    arrays: Mapped[bytes] = mapped_column(LargeBinary)  # numpy .npz: the integer columns
+    labels: Mapped[str] = mapped_column(Text)  # JSON: person keys, attribute names, values

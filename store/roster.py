@@ -75,6 +75,20 @@ def changes(
         yield person, ABSENT, None
 
 
+def fingerprint(conn: Connection) -> str:
+    """A fingerprint of the roster snapshots: any new, replaced or removed one changes it
+    (every save stamps its snapshot's `ingested_at`)."""
+    count, last, ingested, total = conn.execute(
+        select(
+            func.count(),
+            sql_cast(func.max(RosterSnapshot.as_of), String),
+            sql_cast(func.max(RosterSnapshot.ingested_at), String),
+            func.coalesce(func.sum(RosterSnapshot.people), 0),
+        )
+    ).one()
+    return f"{count}:{last}:{ingested}:{total}"
+
+
 def state_at(conn: Connection, as_of: dt.date) -> State:
     """Every person's attributes in the snapshot in effect on `as_of` (people absent left out)."""
     key, name, value = PersonAttribute.person_key, PersonAttribute.attribute, PersonAttribute.value
