@@ -32,7 +32,7 @@ START = dt.date(2025, 1, 1)
 DEPARTMENTS = [f"Department {i:02d}" for i in range(20)]
 REGIONS = ["EMEA", "Americas", "APAC", "Nordics", "Canada"]
 TARGETS = {"refresh_full": 60.0, "refresh_incremental": 5.0, "engagement_90d": 0.2,
-           "demo_refresh_full": 60.0}
+           "demo_refresh_full": 60.0, "demo_refresh_incremental": 5.0}
 PEAK_TARGET_MB = 2048.0
 BENCH_SCHEMA = "uptake_bench_metrics"
 
@@ -125,15 +125,37 @@ def _bench_backend(
 
 def _bench_demo(scale: int, workdir: Path) -> list[dict[str, Any]]:
     """The demo organisation the ingest benchmark left in `workdir` (SQLite), when it did:
-    its first refresh and then `refresh --full`."""
+    its first refresh, `refresh --full`, then a refresh after its last day is queued again
+    (as an ingest of that day's report queues it)."""
     from benchmarks import ingest_bench
 
     config = workdir / ingest_bench.CONFIG
     if not (workdir / ingest_bench.STORE).exists() or not config.exists():
         return []
     common = {"suite": "metrics", "backend": "sqlite (demo store)", "scale": scale}
-    return [_result(common, name, _child(config, name))
-            for name in ("demo_refresh_first", "demo_refresh_full")]
+    out = [_result(common, name, _child(config, name))
+           for name in ("demo_refresh_first", "demo_refresh_full")]
+    _queue_last_day(config)
+    out.append(_result(common, "demo_refresh_incremental",
+                       _child(config, "refresh_incremental")))
+    return out
+
+
+def _queue_last_day(config: Path) -> None:
+    """Queue the store's last day of activity for refresh, as its ingest did."""
+    from sqlalchemy import func, select
+
+    from settings import load_settings
+    from store.engine import make_engine, write_transaction
+    from store.models import DailyActivity, RefreshQueue
+
+    engine = make_engine(load_settings(config).database.url)
+    with write_transaction(engine) as conn:
+        last = conn.scalar(select(func.max(DailyActivity.day)))
+        conn.execute(RefreshQueue.__table__.insert().values(  # type: ignore[attr-defined]
+            source="graph_yammer_activity", day_from=last, day_to=last,
+            queued_at=dt.datetime.now(dt.UTC).replace(tzinfo=None)))
+    engine.dispose()
 
 
 def _result(common: dict[str, Any], name: str, measured: dict[str, Any]) -> dict[str, Any]:

@@ -30,15 +30,15 @@ PEOPLE_BATCH = 2_000
 SPLIT_ROWS = 4_000_000
 SPLIT_DAYS = 14
 
-# A day's person-days: its day number is a literal (parsing every row's date costs a third of
-# the read), the counts packed in one integer.
+# A day's person-days (keyed: each row's people.rowid comes first): its day number is a
+# literal (parsing every row's date costs a third of the read), the counts packed in one integer.
 ACTIVITY_COLUMNS = (
-    "p.rowid",
     "{number}",
     f"min(d.posts, {CAP}) + min(d.replies, {CAP}) * {1 << BITS}"
     f" + min(d.reactions, {CAP}) * {1 << 2 * BITS} + min(d.reads, {CAP}) * {1 << 3 * BITS}",
 )
-ACTIVITY_FROM = "FROM daily_activity d JOIN people p ON p.person_key = d.person_key"
+ACTIVITY_FROM = "FROM daily_activity d"
+ACTIVITY_WIDTH = len(ACTIVITY_COLUMNS) + 1  # the rowid first
 
 POSTGRES_ACTIVITY = f"""
 SELECT d.person_key, count(*), string_agg(
@@ -52,19 +52,19 @@ GROUP BY d.person_key
 """
 
 
-# Counted messages (what store.message_activity counts) as integers: canonical digit thread
-# ids (flagged), people.rowid (0: no person), microseconds since 1970 (whole seconds parsed
-# apart: SQLite's own time functions round to milliseconds) and the starter flag.
+# Counted messages (what store.message_activity counts) as integers, keyed (people.rowid
+# first; 0: no person): canonical digit thread ids (flagged), microseconds since 1970 (whole
+# seconds parsed apart: SQLite's own time functions round to milliseconds), the starter flag.
 MESSAGE_COLUMNS = (
     "CAST(CAST(m.thread_id AS INTEGER) AS TEXT) = m.thread_id",
     "CAST(m.thread_id AS INTEGER)",
-    "coalesce(p.rowid, 0)",
     "CAST(strftime('%s', substr(m.created_at, 1, 19)) AS INTEGER) * 1000000"
     " + CAST(substr(m.created_at, 21, 6) AS INTEGER)",
     "m.is_thread_starter",
 )
+MESSAGE_WIDTH = len(MESSAGE_COLUMNS) + 1  # the rowid first
 MESSAGES_FROM = """
-FROM messages m LEFT JOIN people p ON p.person_key = m.person_key
+FROM messages m
 WHERE (m.sender_type IS NULL OR m.sender_type = 'user')
   AND (m.message_type IS NULL OR m.message_type != 'system')
   AND m.created_at >= '{}' AND m.created_at < '{}'
@@ -72,15 +72,20 @@ WHERE (m.sender_type IS NULL OR m.sender_type = 'user')
 CHUNK_MESSAGE_DAYS = 31  # days of messages a packed query covers
 
 
-def packed(columns: Sequence[str], rest: str) -> str:
+def packed(columns: Sequence[str], rest: str, key: str | None = None) -> str:
     """A query giving every row of `SELECT columns rest` in one text: the integer cells,
-    comma-separated, row after row (NULL as 0).
+    comma-separated, row after row (NULL as 0). With `key`, a person_key expression, also
+    the rows' keys in a second text, in the same order: the reader puts each one's
+    people.rowid before its row (split_read.keyed).
 
     The sqlite3 module makes a Python object per cell; numpy parses one text per query
-    instead (≈ 25 % less work per row, and the reads are what a refresh waits for).
+    instead (≈ 25 % less work per row, and the reads are what a refresh waits for). A dict
+    lookup per key costs a fraction of a join of people per row.
     """
     cells = " || ',' || ".join(f"coalesce({c}, 0)" for c in columns)
-    return f"SELECT group_concat({cells}, ',') {rest}"
+    keys = (f", group_concat(coalesce({key}, ''), char({ord(split_read.KEY_SEPARATOR)}))"
+            if key else "")
+    return f"SELECT group_concat({cells}, ','){keys} {rest}"
 
 
 class MessageRead:
@@ -95,7 +100,8 @@ class MessageRead:
         cuts = [lo + step * i for i in range(max((hi - lo) // step, 0) + 1)] + [hi]
         self.queries = [
             packed(MESSAGE_COLUMNS, MESSAGES_FROM.format(
-                a.isoformat(" ", "microseconds"), b.isoformat(" ", "microseconds")))
+                a.isoformat(" ", "microseconds"), b.isoformat(" ", "microseconds")),
+                key="m.person_key")
             for a, b in itertools.pairwise(cuts) if a < b
         ]
         self._readers: split_read.Readers | None = None
@@ -103,14 +109,14 @@ class MessageRead:
         if not ahead or conn.dialect.name != "sqlite" or not path or path == ":memory:":
             return
         if (conn.exec_driver_sql("SELECT max(rowid) FROM messages").scalar() or 0) >= SPLIT_ROWS:
-            self._readers = split_read.Readers(path, [self.queries], len(MESSAGE_COLUMNS))
+            self._readers = split_read.Readers(path, [self.queries], MESSAGE_WIDTH)
 
     def tables(self) -> Iterator[np.ndarray]:
         """The rows as int64 matrices (read here when there is no reader, or it failed)."""
         raw = self.conn.connection.driver_connection
         assert raw is not None
         try:
-            yield from _tables(raw, [self.queries], self._readers, len(MESSAGE_COLUMNS))
+            yield from _tables(raw, [self.queries], self._readers, MESSAGE_WIDTH)
         finally:
             self.close()
 
@@ -134,9 +140,9 @@ def sqlite_messages(
     assert raw is not None
     tables = []
     for table in (reading or MessageRead(conn, lo, hi, ahead=False)).tables():
-        if not table[:, 0].all():
+        if not table[:, 1].all():
             return None
-        tables.append(table[:, 1:])
+        tables.append(table[:, [2, 0, 3, 4]])  # thread, rowid, created, starter
     table = np.concatenate(tables) if tables else np.zeros((0, 4), dtype=np.int64)
     return pd.DataFrame({
         "thread_id": table[:, 0],
@@ -264,13 +270,14 @@ class ActivityRead:
             return
         self.groups = [
             [packed([c.format(number=number) for c in ACTIVITY_COLUMNS],
-                    f"{ACTIVITY_FROM} {where.format(day='')}") for number, where in days]
+                    f"{ACTIVITY_FROM} {where.format(day='')}", key="d.person_key")
+             for number, where in days]
             for days in _halves(conn, conditions, start, end, span)
         ]
         if len(self.groups) > 1:
             path = conn.engine.url.database
             assert path is not None
-            self._readers = split_read.Readers(path, self.groups, len(ACTIVITY_COLUMNS))
+            self._readers = split_read.Readers(path, self.groups, ACTIVITY_WIDTH)
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows as (pid, day, int16 counts)."""
@@ -290,7 +297,7 @@ class ActivityRead:
     def _tables(self) -> Iterator[np.ndarray]:
         raw = self.conn.connection.driver_connection
         assert raw is not None
-        tables = _tables(raw, self.groups, self._readers, len(ACTIVITY_COLUMNS))
+        tables = _tables(raw, self.groups, self._readers, ACTIVITY_WIDTH)
         yield from _mapped(tables, _sqlite_pids(raw, self.index))
 
 
@@ -404,8 +411,7 @@ def _tables(
 
 def _fetched(raw: Any, queries: Sequence[str], width: int) -> Iterator[np.ndarray]:
     """The rows of packed queries as int64 matrices, one per query that has rows."""
-    for sql in queries:
-        table = split_read.parsed(raw.execute(sql).fetchone()[0], width)
+    for table in split_read.tables(raw, queries, width):
         if len(table):
             yield table
 

@@ -12,6 +12,7 @@ brings it in next time).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sqlite3
 import subprocess
@@ -25,6 +26,7 @@ import numpy as np
 FETCH = 250_000
 CACHE_KIB = 32_768  # a reader's SQLite page cache
 SEPARATOR = "\0"  # between the queries of a reader's query file
+KEY_SEPARATOR = "\x1f"  # between the person keys of a keyed query (keys are hex digests)
 log = logging.getLogger(__name__)
 
 
@@ -41,8 +43,7 @@ def write_ints(path: str, queries: Sequence[str], width: int, out: str) -> int:
         with part.open("wb") as file:
             np.array([width], dtype=np.int64).tofile(file)
             conn.execute("BEGIN")  # every query reads one snapshot
-            for sql in queries:
-                table = parsed(conn.execute(sql).fetchone()[0], width)
+            for table in tables(conn, queries, width):
                 table.tofile(file)
                 written += len(table)
     finally:
@@ -51,11 +52,40 @@ def write_ints(path: str, queries: Sequence[str], width: int, out: str) -> int:
     return written
 
 
+def tables(conn: sqlite3.Connection, queries: Sequence[str], width: int) -> Iterator[np.ndarray]:
+    """The rows of each packed query (factload.packed) as an int64 matrix of `width` columns;
+    a keyed query's rows begin with the people.rowid of their person key (0: none)."""
+    rowids: dict[str, int] | None = None
+    for sql in queries:
+        result = conn.execute(sql).fetchone()
+        if len(result) == 1:
+            yield parsed(result[0], width)
+            continue
+        if rowids is None:  # a person's rowid by key: a dict lookup per row, not a join
+            rowids = dict(conn.execute("SELECT person_key, rowid FROM people").fetchall())
+        yield keyed(result[0], result[1], width, rowids)
+
+
 def parsed(text: str | None, width: int) -> np.ndarray:
     """A packed query's text as an int64 matrix of `width` columns (no text: no rows)."""
     if not text:
         return np.zeros((0, width), dtype=np.int64)
     return np.fromstring(text, dtype=np.int64, sep=",").reshape(-1, width)
+
+
+def keyed(text: str | None, keys: str | None, width: int, rowids: dict[str, int]) -> np.ndarray:
+    """A keyed query's text of integers (`width` - 1 a row) and its rows' keys (joined by
+    KEY_SEPARATOR) as rows of `width` columns, the first the key's rowid (0: unknown)."""
+    table = parsed(text, width - 1)
+    rows = np.empty((len(table), width), dtype=np.int64)
+    rows[:, 1:] = table
+    if len(table):
+        parts = (keys or "").split(KEY_SEPARATOR)
+        if len(parts) != len(table):
+            raise ValueError(f"a keyed query gave {len(table)} rows and {len(parts)} keys")
+        rows[:, 0] = np.fromiter(map(rowids.get, parts, itertools.repeat(0)), dtype=np.int64,
+                                 count=len(parts))
+    return rows
 
 
 def read_chunks(out: Path) -> Iterator[np.ndarray]:

@@ -313,3 +313,34 @@ def test_a_reader_file_is_written_and_read_a_chunk_at_a_time(tmp_path, monkeypat
                                  str(none)) == 0
     assert list(split_read.read_chunks(none)) == []
     assert not (tmp_path / "none.bin.part").exists()
+
+
+def test_a_keyed_query_puts_each_rows_person_rowid_first(tmp_path):
+    """A keyed packed query maps each row's person key to its people.rowid in the reader, as
+    a join would: a row without a person or with a key not in people gets 0; the rows' order
+    is kept, and a key text that does not match the rows is an error, not a shifted column."""
+    import sqlite3
+
+    import numpy as np
+    import pytest
+
+    from metrics import split_read
+    from metrics.factload import packed
+
+    db = tmp_path / "t.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE people (person_key TEXT PRIMARY KEY)")
+        conn.executemany("INSERT INTO people (rowid, person_key) VALUES (?, ?)",
+                         [(5, "k-five"), (9, "k-nine")])
+        conn.execute("CREATE TABLE t (a INTEGER, who TEXT)")
+        conn.executemany("INSERT INTO t VALUES (?, ?)",
+                         [(1, "k-nine"), (2, None), (3, "k-five"), (4, "k-gone"), (5, "k-nine")])
+    out = tmp_path / "rows.bin"
+    queries = [packed(["a"], "FROM t WHERE a < 4", key="who"),
+               packed(["a"], "FROM t WHERE a >= 4", key="who"),
+               packed(["a"], "FROM t WHERE a > 9", key="who")]
+    assert split_read.write_ints(str(db), queries, 2, str(out)) == 5
+    rows = np.concatenate(list(split_read.read_chunks(out))).tolist()
+    assert rows == [[9, 1], [0, 2], [5, 3], [0, 4], [9, 5]]
+    with pytest.raises(ValueError, match="3 rows and 2 keys"):
+        split_read.keyed("1,2,3", f"k-five{split_read.KEY_SEPARATOR}k-nine", 2, {})
