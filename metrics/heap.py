@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import gc
 import os
@@ -41,8 +40,10 @@ def _resident_mb() -> float | None:
 
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
+    # The process's own symbols, not ctypes.util.find_library("c"): that runs `ldconfig -p`
+    # in a child process, forked from a process of a GB or more (its pages shared, but
+    # counted in the child's resident size until the exec).
     try:
-        return ctypes.CDLL(name).malloc_trim if name else None  # type: ignore[no-any-return]
+        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
         return None
