@@ -69,7 +69,7 @@ WHERE (m.sender_type IS NULL OR m.sender_type = 'user')
   AND (m.message_type IS NULL OR m.message_type != 'system')
   AND m.created_at >= '{}' AND m.created_at < '{}'
 """
-CHUNK_MESSAGE_DAYS = 31  # days of messages a packed query covers
+CHUNK_MESSAGE_DAYS = 7  # days of messages a packed query covers: a reader holds their texts
 
 
 def packed(columns: Sequence[str], rest: str, key: str | None = None) -> str:
