@@ -8,7 +8,7 @@ import itertools
 import logging
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 from urllib.parse import urljoin
@@ -186,7 +186,7 @@ class ReportsAhead:
         self.files = files
         self.with_names = with_names
         self.keys = keys
-        self._parsed: Iterator[tuple[Path, Parsed]] | None = None
+        self._parsed: Generator[tuple[Path, Parsed], None, None] | None = None
         self._identity: Identity | None = None
 
     def take(self, path: Path, identity: Identity) -> Parsed:
@@ -206,7 +206,7 @@ class ReportsAhead:
     def close(self) -> None:
         """Stop the child, however far it got."""
         if self._parsed is not None:
-            cast(Any, self._parsed).close()
+            self._parsed.close()
             self._parsed = None
 
 

@@ -326,6 +326,8 @@ def _load_attribution(
         stored = _attribute_names(conn)
         frame, values = _attribute_rows(conn, index, every, stored)
         changes = RosterChanges.of(index.to_numpy(), every, frame, stored, values)
+        # the fingerprint was read first: a roster saved since has another (its ingested_at
+        # is later), so these rows are never taken for that roster's
         read = (roster, changes)
     names = tuple(n for n in changes.names if n != ABSENT)
     # a snapshot's state is built from the changes of every snapshot up to it

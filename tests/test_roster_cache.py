@@ -147,3 +147,4 @@ def test_changes_come_back_as_saved_and_map_to_a_later_index(engine):
     # only the snapshots asked for
     assert back.frame(pd.Index(["k-a", "k-b", "k-c"]), np.array([100]))["snap"].tolist() == [0, 0]
     assert back.frame(pd.Index(["k-a"]), np.array([], dtype=np.int64)).empty
+
