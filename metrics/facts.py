@@ -64,6 +64,7 @@ class Facts:
     first_activity: pd.DataFrame = field(  # pid, first: first day with any activity, all time
         default_factory=lambda: pd.DataFrame({"pid": [], "first": []}, dtype=np.int64)
     )
+    roster: str = ""  # the fingerprint of the roster attributed (store.roster.fingerprint)
     # the roster's fingerprint and changes as read from the store (None: from the cache)
     roster_read: tuple[str, RosterChanges] | None = field(default=None, repr=False)
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)  # derived arrays
@@ -140,8 +141,9 @@ def load_facts(
                 if with_messages and conn.dialect.name == "sqlite" else None)
         try:
             accounts = _load_accounts(conn, index, zone)
+            roster = roster_fingerprint(conn)
             attribution, roster_read = _load_attribution(conn, index, accounts, start, end,
-                                                         cached_roster)
+                                                         roster, cached_roster)
             activity = activity_frame(reading.result, start, end)
             firsts = _first_activity(conn, index, activity, complete_from or start,
                                      first_activity)
@@ -154,7 +156,7 @@ def load_facts(
             if sent is not None:
                 sent.close()
     return Facts(zone, start, end, keys, activity, messages, membership, attribution, firsts,
-                 roster_read)
+                 roster, roster_read)
 
 
 def data_range(conn: Connection, zone: ZoneInfo) -> tuple[dt.date, dt.date] | None:
@@ -310,16 +312,17 @@ def _load_attribution(
     accounts: pd.DataFrame,
     start: dt.date,
     end: dt.date,
+    roster: str,
     cached: bool,
 ) -> tuple[Attribution, tuple[str, RosterChanges] | None]:
     """The roster snapshots in effect on some day of [start, end], as codes; and the roster's
-    changes with its fingerprint when they were read from the store (not `cached` there)."""
+    changes with its fingerprint `roster` when they were read from the store (not `cached`
+    there)."""
     as_of = [day_number(_as_date(d)) for d in conn.scalars(
         select(RosterSnapshot.as_of).order_by(RosterSnapshot.as_of)
     )]
     every = np.array(as_of, dtype=np.int64)
     snapshots = in_effect(every, day_number(start), day_number(end))
-    roster = roster_fingerprint(conn)
     changes = roster_cache.load(conn, roster) if cached else None
     read = None
     if changes is None:

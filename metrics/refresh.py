@@ -132,7 +132,7 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
             conn.execute(delete(AggEngagement))
             conn.execute(delete(AggFirstActivity))
             save_views(conn, [])
-            _save_state(conn, settings, [], None, plan)
+            _save_state(conn, settings, [], None, plan, roster_fingerprint(conn))
         return 0
     first, last = span
     incremental = not plan.full and state is not None and state.first_day is not None
@@ -181,7 +181,7 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
         _save_first_activity(conn, facts, lo if incremental else None)
         if facts.roster_read is not None:
             roster_cache.save(conn, *facts.roster_read)
-        _save_state(conn, settings, dimensions, (first, last), plan)
+        _save_state(conn, settings, dimensions, (first, last), plan, facts.roster)
     return (hi - lo).days + 1
 
 
@@ -250,7 +250,10 @@ def _save_state(
     dimensions: list[str],
     span: tuple[dt.date, dt.date] | None,
     plan: Plan,
+    roster: str,
 ) -> None:
+    """Record the refresh: `roster` is the fingerprint of the roster it attributed (one saved
+    while it ran is still to be refreshed, as queued days are)."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     previous = _state(conn)
     upsert(
@@ -261,7 +264,7 @@ def _save_state(
             "refreshed_at": now,
             "full_at": now if plan.full else (previous.full_at if previous else None),
             "timezone": settings.timezone,
-            "roster": roster_fingerprint(conn),
+            "roster": roster,
             "dimensions": ",".join(dimensions),
             "first_day": span[0] if span else None,
             "last_day": span[1] if span else None,

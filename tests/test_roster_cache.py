@@ -148,3 +148,24 @@ def test_changes_come_back_as_saved_and_map_to_a_later_index(engine):
     assert back.frame(pd.Index(["k-a", "k-b", "k-c"]), np.array([100]))["snap"].tolist() == [0, 0]
     assert back.frame(pd.Index(["k-a"]), np.array([], dtype=np.int64)).empty
 
+
+
+@BACKENDS
+def test_a_roster_saved_while_a_refresh_runs_is_refreshed_next(london, monkeypatch, tmp_path):
+    """The refresh records the roster it attributed, not the one stored when it ends."""
+    from metrics import refresh as refresh_module
+
+    engine, settings = london
+    path = tmp_path / "roster-2025-03-31.csv"
+    path.write_text(org._roster(moved=False))
+    real = refresh_module.compute_views
+
+    def meanwhile(*args, **kwargs):
+        run_source(engine, settings, RosterSource(settings, path, as_of="2025-03-31"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(refresh_module, "compute_views", meanwhile)
+    refresh(engine, settings)
+    monkeypatch.undo()
+    assert "HR roster changed" in refresh(engine, settings)
+    assert refresh(engine, settings).startswith("metrics up to date")
