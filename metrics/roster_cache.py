@@ -3,22 +3,20 @@
 Reading and decoding the stored changes of a year of rosters takes seconds at 100,000 people
 (a join per row), and an incremental refresh after one day of activity would read the same
 roster again. The decoded arrays are saved under the roster's fingerprint and used only while
-it is unchanged; `uptake forget` deletes them with the person's rows.
+it is unchanged (store/cache.py).
 """
 
 from __future__ import annotations
 
-import io
-import json
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection
 
-from store.aggregates import RosterCache
+from store import cache
 
-CACHE_ID = 1
+NAME = "roster"
 COLUMNS = ("who", "attr", "day", "value")
 
 
@@ -62,14 +60,10 @@ class RosterChanges(NamedTuple):
 
 def load(conn: Connection, fingerprint: str) -> RosterChanges | None:
     """The cached changes of the roster with `fingerprint` (None: none cached for it)."""
-    row = conn.execute(
-        select(RosterCache.fingerprint, RosterCache.arrays, RosterCache.labels)
-        .where(RosterCache.id == CACHE_ID)
-    ).first()
-    if row is None or row.fingerprint != fingerprint:
+    kept = cache.load(conn, NAME, fingerprint)
+    if kept is None:
         return None
-    arrays = np.load(io.BytesIO(row.arrays), allow_pickle=False)
-    labels = json.loads(row.labels)
+    arrays, labels = kept
     return RosterChanges(
         keys=np.array(labels["keys"], dtype=object), who=arrays["who"], attr=arrays["attr"],
         day=arrays["day"], value=arrays["value"], names=tuple(labels["names"]),
@@ -79,10 +73,6 @@ def load(conn: Connection, fingerprint: str) -> RosterChanges | None:
 
 def save(conn: Connection, fingerprint: str, changes: RosterChanges) -> None:
     """Keep `changes` as those of the roster with `fingerprint`, replacing any cached."""
-    buffer = io.BytesIO()
-    np.savez(buffer, **{c: getattr(changes, c) for c in COLUMNS})
-    labels = json.dumps({"keys": changes.keys.tolist(), "names": list(changes.names),
-                         "values": changes.values.tolist()})
-    conn.execute(delete(RosterCache))
-    conn.execute(insert(RosterCache).values(
-        id=CACHE_ID, fingerprint=fingerprint, arrays=buffer.getvalue(), labels=labels))
+    cache.save(conn, NAME, fingerprint, {c: getattr(changes, c) for c in COLUMNS},
+               {"keys": changes.keys.tolist(), "names": list(changes.names),
+                "values": changes.values.tolist()})

@@ -72,12 +72,12 @@ class RefreshState(Base):
     last_day: Mapped[dt.date | None] = mapped_column(Date)
 
 
-class RosterCache(Base):
-    """The roster's stored changes as the metrics load decodes them (one row), kept for the
-    roster whose fingerprint it names: an incremental refresh reads it instead of the roster."""
+class RefreshCache(Base):
+    """Arrays a refresh decoded, kept by name for the next one (store/cache.py): each valid
+    only for the state its fingerprint names."""
 
-    __tablename__ = "roster_cache"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    fingerprint: Mapped[str] = mapped_column(String(200))  # store.roster.fingerprint
+    __tablename__ = "refresh_cache"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(200))
     arrays: Mapped[bytes] = mapped_column(LargeBinary)  # numpy .npz: the integer columns
-    labels: Mapped[str] = mapped_column(Text)  # JSON: person keys, attribute names, values
+    labels: Mapped[str] = mapped_column(Text)  # JSON: person keys and other labels

@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy import update as sql_update
 
 from settings import Settings
-from store.aggregates import RosterCache
+from store import cache
 from store.dates import as_date
 from store.engine import write_transaction
 from store.identity import Identity
@@ -43,7 +43,7 @@ def forget(engine: Engine, identity: Identity, email: str) -> int:
 
     Everything happens in one transaction: the person's rows in every table with a
     `person_key` column (and messages sent from their accounts) are deleted, attribute values
-    naming them (e.g. `manager`) become NULL, the roster cache goes, an `erasures` row keeps
+    naming them (e.g. `manager`) become NULL, the refresh cache goes, an `erasures` row keeps
     the keyed hash so later ingests skip them, and a refresh of every day from the earliest day
     in the store is queued.
     An unknown email still records the erasure and returns 0.
@@ -59,7 +59,7 @@ def forget(engine: Engine, identity: Identity, email: str) -> int:
         nulled = conn.execute(
             sql_update(PersonAttribute).where(PersonAttribute.value == key).values(value=None)
         ).rowcount
-        conn.execute(delete(RosterCache))  # decoded roster rows: theirs, and values naming them
+        cache.forget_all(conn)  # decoded roster and activity rows: theirs, values naming them
         _record_erasure(conn, key, now, removed)
         if (removed or nulled) and earliest is not None:
             conn.execute(

@@ -16,7 +16,7 @@ from metrics import facts as facts_module
 from metrics import roster_cache
 from metrics.refresh import refresh
 from metrics.roster_cache import RosterChanges
-from store.aggregates import RosterCache
+from store.aggregates import RefreshCache
 from store.engine import write_transaction
 from store.erase import forget
 from store.identity import Identity
@@ -39,7 +39,8 @@ def london(engine, settings, tmp_path):
 
 def cached(engine) -> tuple[str, dict] | None:
     with engine.connect() as conn:
-        row = conn.execute(select(RosterCache.fingerprint, RosterCache.labels)).first()
+        row = conn.execute(select(RefreshCache.fingerprint, RefreshCache.labels)
+                           .where(RefreshCache.name == "roster")).first()
     return None if row is None else (row[0], json.loads(row[1]))
 
 
@@ -100,7 +101,7 @@ def test_a_new_roster_is_read_again(london, monkeypatch, tmp_path):
     rebuilt = dump(engine)
     monkeypatch.undo()
     with write_transaction(engine) as conn:  # no cache at all: the same figures
-        conn.execute(RosterCache.__table__.delete())
+        conn.execute(RefreshCache.__table__.delete())
     refresh(engine, settings, full=True)
     assert dump(engine) == rebuilt
 

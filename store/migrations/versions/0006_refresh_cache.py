@@ -1,4 +1,4 @@
-"""roster cache: the decoded roster changes, kept between refreshes
+"""refresh cache: arrays a refresh decoded (the roster, recent activity), kept for the next
 
 Revision ID: 0006
 Revises: 0005
@@ -18,14 +18,14 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
-        'roster_cache',
-        sa.Column('id', sa.Integer(), nullable=False),
+        'refresh_cache',
+        sa.Column('name', sa.String(length=32), nullable=False),
         sa.Column('fingerprint', sa.String(length=200), nullable=False),
         sa.Column('arrays', sa.LargeBinary(), nullable=False),
         sa.Column('labels', sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint('id', name='pk_roster_cache'),
+        sa.PrimaryKeyConstraint('name', name='pk_refresh_cache'),
     )
 
 
 def downgrade() -> None:
-    op.drop_table('roster_cache')
+    op.drop_table('refresh_cache')
