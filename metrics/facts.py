@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, String, and_, cast, func, or_, select
 
-from metrics import roster_cache
+from metrics import activity_cache, roster_cache
 from metrics.attribution import Attribution, clean_values, in_snapshots
 from metrics.calendar import (
     FOREVER,
@@ -115,7 +115,7 @@ def load_facts(
     with_messages: bool = False,
     first_activity: pd.DataFrame | None = None,
     complete_from: dt.date | None = None,
-    cached_roster: bool = False,
+    cached: bool = False,
 ) -> Facts:
     """Load the facts of local days [start, end] (default: every day with data).
 
@@ -123,8 +123,9 @@ def load_facts(
     `complete_from` (else `start`) known from a cache, instead of scanning earlier activity.
     With `complete_from`, activity of days before it holds only the rows that engage (posts,
     replies or reactions): enough for rolling windows and the funnel, not for active or reads.
-    With `cached_roster`, the roster's changes come from the cache (metrics/roster_cache.py)
-    when it holds those of the stored roster.
+    With `cached`, the roster's changes (metrics/roster_cache.py) and the engaging rows of
+    days before `complete_from` (metrics/activity_cache.py) come from what the last refresh
+    kept, where it holds them.
     """
     zone = settings.zone
     with engine.connect() as conn:
@@ -136,15 +137,23 @@ def load_facts(
         today = dt.datetime.now(zone).date()
         start = start or (span[0] if span else today)
         end = end or (span[1] if span else today)
-        reading = ActivityRead(conn, index, start, end, complete_from)  # readers start now
+        before = (complete_from - dt.timedelta(days=1)) if complete_from else start
+        kept = (activity_cache.covering(conn, settings.timezone, start, before)
+                if cached and complete_from is not None and complete_from > start else None)
+        reading = (ActivityRead(conn, index, start, end, complete_from) if kept is None
+                   else ActivityRead(conn, index, before + dt.timedelta(days=1), end))
         sent = (MessageRead(conn, *_message_bounds(start, end))
                 if with_messages and conn.dialect.name == "sqlite" else None)
         try:
             accounts = _load_accounts(conn, index, zone)
             roster = roster_fingerprint(conn)
             attribution, roster_read = _load_attribution(conn, index, accounts, start, end,
-                                                         roster, cached_roster)
-            activity = activity_frame(reading.result, start, end)
+                                                         roster, cached)
+            recent = (activity_cache.rows(conn, index, kept, start, before)
+                      if kept is not None else None)
+            if kept is not None and recent is None:  # dropped meanwhile (a forget): read them
+                recent = ActivityRead(conn, index, start, before, complete_from).result()
+            activity = activity_frame(_with(recent, reading.result), start, end)
             firsts = _first_activity(conn, index, activity, complete_from or start,
                                      first_activity)
             recorded = accounts[accounts["has_user_record"]]
@@ -157,6 +166,22 @@ def load_facts(
                 sent.close()
     return Facts(zone, start, end, keys, activity, messages, membership, attribution, firsts,
                  roster, roster_read)
+
+
+def _with(
+    recent: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    read: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """`read`, with the kept rows of earlier days before its own (when there are)."""
+    if recent is None:
+        return read
+
+    def both() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pid, day, counts = read()
+        return (np.concatenate([recent[0], pid]), np.concatenate([recent[1], day]),
+                np.concatenate([recent[2], counts]))
+
+    return both
 
 
 def data_range(conn: Connection, zone: ZoneInfo) -> tuple[dt.date, dt.date] | None:

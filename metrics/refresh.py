@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, String, cast, delete, func, select
 
-from metrics import roster_cache
+from metrics import activity_cache, roster_cache
+from metrics.activity_cache import KEEP_DAYS
 from metrics.attribution import ALL, CROSS
 from metrics.calendar import day_number, from_day_number, parse_days
 from metrics.factload import bulk_insert, rows_frame
@@ -159,7 +160,7 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
     # Only days from `lo` changed: of earlier ones, what the rolling windows and the funnel
     # read (engaging activity) is enough, and their first activity days are cached.
     facts = load_facts(engine, settings, start, last, with_messages=True, first_activity=known,
-                       complete_from=lo if incremental else None, cached_roster=incremental)
+                       complete_from=lo if incremental else None, cached=incremental)
     release_free_memory()
     dimensions = materialised_dimensions(facts.attributes())
     if incremental and state is not None and state.dimensions != ",".join(dimensions):
@@ -181,6 +182,8 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
         _save_first_activity(conn, facts, lo if incremental else None)
         if facts.roster_read is not None:
             roster_cache.save(conn, *facts.roster_read)
+        activity_cache.save(conn, settings.timezone, facts.person_keys, facts.activity,
+                            max(facts.start, last - dt.timedelta(days=KEEP_DAYS - 1)), last)
         _save_state(conn, settings, dimensions, (first, last), plan, facts.roster)
     return (hi - lo).days + 1
 

@@ -28,6 +28,11 @@ def load(conn: Connection, name: str, fingerprint: str) -> tuple[Any, dict[str, 
     return np.load(io.BytesIO(row.arrays), allow_pickle=False), json.loads(row.labels)
 
 
+def fingerprint(conn: Connection, name: str) -> str | None:
+    """The fingerprint `name` is kept for (None: nothing kept), without reading it."""
+    return conn.scalar(select(RefreshCache.fingerprint).where(RefreshCache.name == name))
+
+
 def save(
     conn: Connection, name: str, fingerprint: str, arrays: dict[str, Any],
     labels: dict[str, Any],
