@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -52,13 +53,17 @@ GROUP BY d.person_key
 """
 
 
+# Seconds since 1970 of an ISO time text: unixepoch() (SQLite 3.38+) parses it in a quarter less
+# time than strftime('%s', …), with the same result.
+SECONDS = ("unixepoch({})" if sqlite3.sqlite_version_info >= (3, 38)
+           else "CAST(strftime('%s', {}) AS INTEGER)")
 # Counted messages (what store.message_activity counts) as integers, keyed (people.rowid
 # first; 0: no person): canonical digit thread ids (flagged), microseconds since 1970 (whole
 # seconds parsed apart: SQLite's own time functions round to milliseconds), the starter flag.
 MESSAGE_COLUMNS = (
     "CAST(CAST(m.thread_id AS INTEGER) AS TEXT) = m.thread_id",
     "CAST(m.thread_id AS INTEGER)",
-    "CAST(strftime('%s', substr(m.created_at, 1, 19)) AS INTEGER) * 1000000"
+    f"{SECONDS.format('substr(m.created_at, 1, 19)')} * 1000000"
     " + CAST(substr(m.created_at, 21, 6) AS INTEGER)",
     "m.is_thread_starter",
 )

@@ -344,3 +344,21 @@ def test_a_keyed_query_puts_each_rows_person_rowid_first(tmp_path):
     assert rows == [[9, 1], [0, 2], [5, 3], [0, 4], [9, 5]]
     with pytest.raises(ValueError, match="3 rows and 2 keys"):
         split_read.keyed("1,2,3", f"k-five{split_read.KEY_SEPARATOR}k-nine", 2, {})
+
+
+def test_message_times_are_seconds_since_1970_whichever_function_parses_them():
+    """The message read's seconds (unixepoch on SQLite 3.38+, else strftime) equal Python's."""
+    import calendar
+    import sqlite3
+
+    from metrics.factload import SECONDS
+
+    stamps = ["1969-12-31 23:59:59", "1970-01-01 00:00:00", "2025-03-30 00:59:59",
+              "2025-03-30 01:00:00", "2026-06-30 23:59:59", "2038-01-19 03:14:08"]
+    conn = sqlite3.connect(":memory:")
+    strftime = "CAST(strftime('%s', {}) AS INTEGER)"
+    for stamp in stamps:
+        want = calendar.timegm(dt.datetime.fromisoformat(stamp).timetuple())
+        used, portable = conn.execute(
+            f"SELECT {SECONDS.format('?')}, {strftime.format('?')}", (stamp, stamp)).fetchone()
+        assert used == portable == want, stamp
