@@ -120,3 +120,88 @@ def test_kept_rows_are_the_engaging_ones_of_the_days_asked(london):
     assert (counts[:, :3] > 0).any(axis=1).all()
     assert set(day.tolist()) <= {facts_module.day_number(D(2025, 3, 30)),
                                  facts_module.day_number(D(2025, 3, 31))}
+
+
+def views(engine) -> list[tuple]:
+    from store.aggregates import AggResult
+
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(AggResult.__table__).order_by(
+            AggResult.metric, AggResult.dimension, AggResult.grain, AggResult.period,
+            AggResult.grp, AggResult.sub))]
+
+
+def message_reads(monkeypatch) -> list[tuple[dt.date, dt.date]]:
+    """Record the local days of every read of messages from the store."""
+    ranges: list[tuple[dt.date, dt.date]] = []
+    real = facts_module._read_messages
+
+    def recorded(conn, index, zone, start, end, reading=None):
+        ranges.append((start, end))
+        return real(conn, index, zone, start, end, reading)
+
+    monkeypatch.setattr(facts_module, "_read_messages", recorded)
+    return ranges
+
+
+def reply_on_april_1st(engine, settings, tmp_path) -> None:
+    """o4 replies on 1 April to s1's thread of 28 March (a new export, as an ingest brings)."""
+    from ingest.runner import run_source
+    from ingest.yammer_export import YammerExportSource
+    from tests.yammer_fixtures import export_zip, message
+
+    zipped = export_zip(tmp_path / "april.zip", messages=[message(
+        "120", "101", "24", dt.datetime(2025, 4, 1, 9, 0), email=org.email("o4"))])
+    run_source(engine, settings, YammerExportSource(settings, file=zipped))
+
+
+@BACKENDS
+def test_an_incremental_refresh_reads_only_the_changed_days_messages(
+    london, monkeypatch, tmp_path
+):
+    engine, settings = london
+    refresh(engine, settings)
+    with engine.connect() as conn:
+        assert cache.fingerprint(conn, "messages") == f"{org.ZONE}|2025-02-20|2025-03-31"
+    reply_on_april_1st(engine, settings, tmp_path)
+    reads = message_reads(monkeypatch)
+    assert refresh(engine, settings).startswith("incremental refresh")
+    assert reads == [(D(2025, 4, 1), D(2025, 4, 1))]  # March's came from the cache
+    incremental = dump(engine), views(engine)
+    listening = [r for r in incremental[1] if r[0] == "listening" and r[1] == "all"]
+    assert any(r[3] == D(2025, 4, 1) or r[3] == D(2025, 3, 31) for r in listening)
+    refresh(engine, settings, full=True)
+    assert (dump(engine), views(engine)) == incremental
+
+
+@BACKENDS
+@pytest.mark.parametrize("how", ["purged", "dropped meanwhile", "text thread ids"])
+def test_without_kept_messages_an_incremental_refresh_reads_them(
+    london, monkeypatch, tmp_path, how
+):
+    from store.erase import purge_old_messages
+
+    engine, settings = london
+    if how == "text thread ids":  # a thread id that is not a number: nothing is kept
+        with write_transaction(engine) as conn:
+            conn.execute(facts_module.Message.__table__.update()
+                         .where(facts_module.Message.message_id == "113")
+                         .values(thread_id="t-113"))
+    refresh(engine, settings)
+    if how == "purged":
+        settings.privacy.retention_days = 366  # 28 March's messages go
+        assert purge_old_messages(engine, settings, now=dt.datetime(2026, 3, 30, 12)) > 0
+    if how == "dropped meanwhile":  # found, then gone when read (on PostgreSQL)
+        from metrics import message_cache
+
+        monkeypatch.setattr(message_cache, "rows", lambda *args: None)
+    with engine.connect() as conn:
+        kept = cache.fingerprint(conn, "messages")
+    assert (kept is None) == (how != "dropped meanwhile")
+    reply_on_april_1st(engine, settings, tmp_path)
+    reads = message_reads(monkeypatch)
+    refresh(engine, settings)
+    assert min(start for start, _ in reads) < D(2025, 4, 1)  # earlier days read too
+    incremental = dump(engine), views(engine)
+    refresh(engine, settings, full=True)
+    assert (dump(engine), views(engine)) == incremental
