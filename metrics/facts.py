@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, String, and_, cast, func, or_, select
 
-from metrics import activity_cache, message_cache, roster_cache
+from metrics import activity_cache, roster_cache
 from metrics.attribution import Attribution, clean_values, in_snapshots
 from metrics.calendar import (
     FOREVER,
@@ -23,7 +23,6 @@ from metrics.calendar import (
     parse_days,
 )
 from metrics.factload import (
-    SPLIT_DAYS,
     ActivityRead,
     MessageRead,
     rows_frame,
@@ -143,12 +142,7 @@ def load_facts(
                 if cached and complete_from is not None and complete_from > start else None)
         reading = (ActivityRead(conn, index, start, end, complete_from) if kept is None
                    else ActivityRead(conn, index, before + dt.timedelta(days=1), end))
-        said = (message_cache.covering(conn, settings.timezone, start, before)
-                if cached and with_messages and complete_from is not None
-                and complete_from > start else None)
-        unsaid = start if said is None else before + dt.timedelta(days=1)  # read from here
-        sent = (MessageRead(conn, *_message_bounds(unsaid, end),
-                            ahead=(end - unsaid).days >= SPLIT_DAYS)
+        sent = (MessageRead(conn, *_message_bounds(start, end))
                 if with_messages and conn.dialect.name == "sqlite" else None)
         try:
             accounts = _load_accounts(conn, index, zone)
@@ -164,9 +158,8 @@ def load_facts(
                                      first_activity)
             recorded = accounts[accounts["has_user_record"]]
             membership = Membership.build(recorded, firsts)
-            messages = (_load_messages(conn, index, zone, start, end, sent,
-                                       None if said is None else (said, before))
-                        if with_messages else _no_messages())
+            messages = (_load_messages(conn, index, zone, start, end, sent) if with_messages
+                        else _no_messages())
         finally:
             reading.close()
             if sent is not None:
@@ -510,28 +503,32 @@ def _load_messages(
     start: dt.date,
     end: dt.date,
     reading: MessageRead | None = None,
-    kept: tuple[str, dt.date] | None = None,
 ) -> pd.DataFrame:
     """User messages of local days [start, end], plus the earlier starters of their threads
     (a reply's thread may have started before `start`; metrics keep days in their own range).
-    `kept`: the fingerprint of the kept messages (metrics/message_cache.py) and the last day
-    taken from them; `reading` then reads the days after it.
 
     Read in chunks, each narrowed to numbers at once: millions of rows never exist as objects.
     """
-    parts: list[pd.DataFrame] = []
-    if kept is not None:
-        earlier = message_cache.rows(conn, index, kept[0], start, kept[1])
-        # dropped meanwhile (a purge or a forget): those days are read too
-        parts += ([earlier] if earlier is not None
-                  else _read_messages(conn, index, zone, start, kept[1]))
-        start = kept[1] + dt.timedelta(days=1)
-    parts += _read_messages(conn, index, zone, start, end, reading)
+    lo, hi = _message_bounds(start, end)
+    first, last = day_number(start), day_number(end)
+    numbers = (sqlite_messages(conn, index, lo, hi, reading)
+               if conn.dialect.name == "sqlite" else None)
+    if numbers is not None:  # SQLite turned every row into numbers: no object per value
+        numbers["day"] = local_day_numbers(numbers["created_at"], zone)
+        parts = [numbers[(numbers["day"] >= first) & (numbers["day"] <= last)]]
+    else:
+        result = conn.execute(
+            _MESSAGES.where(and_(Message.created_at >= lo, Message.created_at < hi))
+        )
+        cursor = result.cursor  # the driver's tuples: SQLAlchemy's per-row work costs more
+        parts = [
+            part[(part["day"] >= first) & (part["day"] <= last)]
+            for rows in iter(lambda: cursor.fetchmany(MESSAGE_CHUNK), [])
+            if len(part := _message_frame(rows, index, zone))
+        ]
+        result.close()
     if not parts or not sum(map(len, parts)):
         return _no_messages()
-    if any(p["thread_id"].dtype.kind != "i" for p in parts):  # ids as stored: text
-        parts = [p.astype({"thread_id": str}) if p["thread_id"].dtype.kind == "i" else p
-                 for p in parts]
     frame = pd.concat(parts, ignore_index=True)
     # thread ids as stored (text), also when read as numbers
     missing = sorted(_unstarted(frame["thread_id"], frame["is_starter"].to_numpy(dtype=bool)))
@@ -547,38 +544,6 @@ def _load_messages(
     frame["day"] = as_datetime64(frame["day"].to_numpy())
     columns = ["thread_id", "pid", "created_at", "day", "is_starter"]
     return frame[columns].sort_values("created_at", kind="mergesort").reset_index(drop=True)
-
-
-def _read_messages(
-    conn: Connection,
-    index: pd.Index,
-    zone: ZoneInfo,
-    start: dt.date,
-    end: dt.date,
-    reading: MessageRead | None = None,
-) -> list[pd.DataFrame]:
-    """The user messages of local days [start, end] from the store, in parts of thread_id,
-    pid, created_at, day (number) and is_starter."""
-    if start > end:
-        return []
-    lo, hi = _message_bounds(start, end)
-    first, last = day_number(start), day_number(end)
-    numbers = (sqlite_messages(conn, index, lo, hi, reading)
-               if conn.dialect.name == "sqlite" else None)
-    if numbers is not None:  # SQLite turned every row into numbers: no object per value
-        numbers["day"] = local_day_numbers(numbers["created_at"], zone)
-        return [numbers[(numbers["day"] >= first) & (numbers["day"] <= last)]]
-    result = conn.execute(
-        _MESSAGES.where(and_(Message.created_at >= lo, Message.created_at < hi))
-    )
-    cursor = result.cursor  # the driver's tuples: SQLAlchemy's per-row work costs more
-    parts = [
-        part[(part["day"] >= first) & (part["day"] <= last)]
-        for rows in iter(lambda: cursor.fetchmany(MESSAGE_CHUNK), [])
-        if len(part := _message_frame(rows, index, zone))
-    ]
-    result.close()
-    return parts
 
 
 def _message_frame(rows: Any, index: pd.Index, zone: ZoneInfo) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, String, cast, delete, func, select
 
-from metrics import activity_cache, message_cache, roster_cache
+from metrics import activity_cache, roster_cache
 from metrics.activity_cache import KEEP_DAYS
 from metrics.attribution import ALL, CROSS
 from metrics.calendar import day_number, from_day_number, parse_days
@@ -182,11 +182,8 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
         _save_first_activity(conn, facts, lo if incremental else None)
         if facts.roster_read is not None:
             roster_cache.save(conn, *facts.roster_read)
-        kept = max(facts.start, last - dt.timedelta(days=KEEP_DAYS - 1))
-        activity_cache.save(conn, settings.timezone, facts.person_keys, facts.activity, kept,
-                            last)
-        message_cache.save(conn, settings.timezone, facts.person_keys, facts.messages, kept,
-                           last)
+        activity_cache.save(conn, settings.timezone, facts.person_keys, facts.activity,
+                            max(facts.start, last - dt.timedelta(days=KEEP_DAYS - 1)), last)
         _save_state(conn, settings, dimensions, (first, last), plan, facts.roster)
     return (hi - lo).days + 1
 

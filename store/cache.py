@@ -16,8 +16,6 @@ from sqlalchemy import Connection, delete, insert, select
 
 from store.aggregates import RefreshCache
 
-MESSAGES = "messages"  # the name of the kept messages (metrics/message_cache.py)
-
 
 def load(conn: Connection, name: str, fingerprint: str) -> tuple[Any, dict[str, Any]] | None:
     """The arrays (an npz mapping) and labels kept as `name` for `fingerprint`, or None."""
@@ -45,11 +43,6 @@ def save(
     conn.execute(delete(RefreshCache).where(RefreshCache.name == name))
     conn.execute(insert(RefreshCache).values(
         name=name, fingerprint=fingerprint, arrays=buffer.getvalue(), labels=json.dumps(labels)))
-
-
-def forget(conn: Connection, name: str) -> None:
-    """Drop what is kept as `name`."""
-    conn.execute(delete(RefreshCache).where(RefreshCache.name == name))
 
 
 def forget_all(conn: Connection) -> None:

@@ -80,10 +80,7 @@ def purge_old_messages(engine: Engine, settings: Settings, now: dt.datetime | No
         return 0
     cutoff = retention_cutoff(settings, days, now or _utcnow())
     with write_transaction(engine) as conn:
-        purged = conn.execute(delete(Message).where(Message.created_at < cutoff)).rowcount
-        if purged:
-            cache.forget(conn, cache.MESSAGES)  # kept for refreshes: the purged ones among them
-        return purged
+        return conn.execute(delete(Message).where(Message.created_at < cutoff)).rowcount
 
 
 def retention_cutoff(settings: Settings, days: int, now: dt.datetime) -> dt.datetime:
