@@ -98,3 +98,13 @@ def migrate(engine: Engine, step: Callable[[Any, str], None], revision: str) -> 
     with write_transaction(engine) as conn:
         config.attributes["connection"] = conn
         step(config, revision)
+
+
+@pytest.fixture
+def london(engine: Engine, settings: Settings, tmp_path: Path) -> tuple[Engine, Settings]:
+    """The hand-computed Europe/London organisation (tests/engagement_org.py), ingested."""
+    from tests import engagement_org as org
+
+    settings.timezone = org.ZONE
+    org.build(engine, settings, tmp_path / "org")
+    return engine, settings

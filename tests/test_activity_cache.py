@@ -24,13 +24,6 @@ from tests.test_roster_cache import add_a_day
 D = dt.date
 
 
-@pytest.fixture
-def london(engine, settings, tmp_path):
-    settings.timezone = org.ZONE
-    org.build(engine, settings, tmp_path / "org")
-    return engine, settings
-
-
 def activity_reads(monkeypatch) -> list[tuple[dt.date, dt.date]]:
     """Record the day range of every person-day read from the store."""
     ranges: list[tuple[dt.date, dt.date]] = []

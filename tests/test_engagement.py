@@ -21,13 +21,6 @@ def cli(engine, settings, *argv: str) -> str:
     return out.getvalue()
 
 
-@pytest.fixture
-def london(engine, settings, tmp_path):
-    settings.timezone = org.ZONE
-    org.build(engine, settings, tmp_path / "org")
-    return engine, settings
-
-
 @BACKENDS
 @pytest.mark.parametrize("rows_chunk", [None, 3], ids=["whole", "in-chunks-of-3"])
 def test_department_breakdown_matches_the_hand_computed_table(london, monkeypatch, rows_chunk):

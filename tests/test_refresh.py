@@ -45,13 +45,6 @@ def csv(engine, settings, by="department") -> str:
     return out.getvalue()
 
 
-@pytest.fixture
-def london(engine, settings, tmp_path):
-    settings.timezone = org.ZONE
-    org.build(engine, settings, tmp_path / "org")
-    return engine, settings
-
-
 @BACKENDS
 def test_reads_after_an_ingest_are_exact_without_an_explicit_refresh(
     engine, settings, tmp_path, monkeypatch

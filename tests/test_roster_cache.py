@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 from sqlalchemy import select
 
 from ingest.hr_roster import RosterSource
@@ -28,13 +27,6 @@ from tests.conftest import BACKENDS
 from tests.test_refresh import dump
 
 D = dt.date
-
-
-@pytest.fixture
-def london(engine, settings, tmp_path):
-    settings.timezone = org.ZONE
-    org.build(engine, settings, tmp_path / "org")
-    return engine, settings
 
 
 def cached(engine) -> tuple[str, dict] | None:

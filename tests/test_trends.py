@@ -13,7 +13,6 @@ from metrics.read import read_engagement, read_trends
 from store.engine import write_transaction
 from store.models import Account, DailyActivity, Person
 from store.upsert import upsert
-from tests import engagement_org as org
 from tests.conftest import BACKENDS
 
 NOW = dt.datetime(2025, 1, 1)
@@ -104,13 +103,6 @@ def test_month_and_week_grains(two_windows):
     trend = read_trends(engine, settings, "all", D(2025, 2, 1), D(2025, 2, 28), "month")
     assert trend.iloc[0]["engaged_share_prev"] == pytest.approx(3 / 155)
     assert trend.iloc[0]["change_prev"] == pytest.approx(1 / 140 - 3 / 155)
-
-
-@pytest.fixture
-def london(engine, settings, tmp_path):
-    settings.timezone = org.ZONE
-    org.build(engine, settings, tmp_path / "org")
-    return engine, settings
 
 
 @BACKENDS
