@@ -16,12 +16,11 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from metrics.calendar import day_number
+from metrics.factload import ENGAGING, KINDS
 from store import cache
 
 NAME = "activity"
 KEEP_DAYS = 40  # the last days kept: the next refresh reaches back at most 38 from its first
-KINDS = ("posts", "replies", "reactions", "reads")
-ENGAGING = ("posts", "replies", "reactions")
 Rows = tuple[np.ndarray, np.ndarray, np.ndarray]  # pid, day number, int16 counts (n × 4)
 
 

@@ -23,6 +23,8 @@ from metrics import split_read
 from metrics.calendar import day_number
 from store.fact_rows import day_span, estimated_rows, middle_day
 
+KINDS = ("posts", "replies", "reactions", "reads")  # a person-day's counts, in packing order
+ENGAGING = ("posts", "replies", "reactions")
 CAP = 32767  # counts above this per person-day and kind are capped (flags are unaffected)
 BITS = 15
 PEOPLE_BATCH = 2_000

@@ -23,6 +23,7 @@ from metrics.calendar import (
     parse_days,
 )
 from metrics.factload import (
+    KINDS,
     ActivityRead,
     MessageRead,
     rows_frame,
@@ -44,8 +45,6 @@ from store.models import (
 from store.roster import ABSENT
 from store.roster import fingerprint as roster_fingerprint
 
-KINDS = ("posts", "replies", "reactions", "reads")
-ENGAGING = ("posts", "replies", "reactions")
 T = TypeVar("T")
 
 

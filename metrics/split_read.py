@@ -38,7 +38,7 @@ def write_ints(path: str, queries: Sequence[str], width: int, out: str) -> int:
     part = Path(out + ".part")
     written = 0
     try:
-        # enough for the people index every row is joined through (a scan needs no cache)
+        # a day's key range is scanned in order: a small cache does (keys come back as text)
         conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         with part.open("wb") as file:
             np.array([width], dtype=np.int64).tofile(file)

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, String, Table, delete, func, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import distinct_on
 
+from store.dates import as_date
 from store.models import PersonAttribute, RosterSnapshot
 from store.upsert import upsert
 
@@ -46,15 +47,15 @@ def save_snapshot(
     the next snapshot's changes against this one so its own state stays what it was.
     """
     snapshot = RosterSnapshot.as_of
-    before = conn.scalar(select(func.max(snapshot)).where(snapshot < as_of))
-    after = conn.scalar(select(func.min(snapshot)).where(snapshot > as_of))
-    following = state_at(conn, _as_date(after)) if after is not None else None
-    previous = state_at(conn, _as_date(before)) if before is not None else {}
+    before = as_date(conn.scalar(select(func.max(snapshot)).where(snapshot < as_of)))
+    after = as_date(conn.scalar(select(func.min(snapshot)).where(snapshot > as_of)))
+    following = state_at(conn, after) if after is not None else None
+    previous = state_at(conn, before) if before is not None else {}
     upsert(conn, _table(RosterSnapshot),
            [{"as_of": as_of, "people": len(people), "ingested_at": ingested_at}])
     written = _replace(conn, as_of, changes(previous, people))
-    if following is not None:
-        written += _replace(conn, _as_date(after), changes(people, following))
+    if after is not None and following is not None:
+        written += _replace(conn, after, changes(people, following))
     return written
 
 
@@ -124,14 +125,6 @@ def _replace(conn: Connection, as_of: dt.date, rows: Iterator[tuple[str, str, st
 def _write(conn: Connection, batch: list[tuple[Any, ...]]) -> int:
     return upsert(conn, _table(PersonAttribute), batch,
                   columns=("person_key", "attribute", "valid_from", "value"))
-
-
-def _as_date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, str):  # SQLite can hand dates back as text
-        return dt.date.fromisoformat(value[:10])
-    return cast(dt.date, value)
 
 
 def _table(model: Any) -> Table:
