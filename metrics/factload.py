@@ -100,7 +100,6 @@ class MessageRead:
     messages table is large (the caller reads the roster in the meantime)."""
 
     def __init__(self, conn: Connection, lo: dt.datetime, hi: dt.datetime, ahead: bool = True):
-        self.conn = conn
         # stored as SQLAlchemy writes DATETIME on SQLite, the bounds compare as text alike;
         # ISO times formatted here become literals: no input reaches the SQL text
         step = dt.timedelta(days=CHUNK_MESSAGE_DAYS)
@@ -118,9 +117,10 @@ class MessageRead:
         if (conn.exec_driver_sql("SELECT max(rowid) FROM messages").scalar() or 0) >= SPLIT_ROWS:
             self._readers = split_read.Readers(path, [self.queries], MESSAGE_WIDTH)
 
-    def tables(self) -> Iterator[np.ndarray]:
-        """The rows as int64 matrices (read here when there is no reader, or it failed)."""
-        raw = self.conn.connection.driver_connection
+    def tables(self, conn: Connection) -> Iterator[np.ndarray]:
+        """The rows as int64 matrices (read through `conn` when there is no reader, or it
+        failed: the connection that began the read may be closed by now)."""
+        raw = conn.connection.driver_connection
         assert raw is not None
         try:
             yield from _tables(raw, [self.queries], self._readers, MESSAGE_WIDTH)
@@ -139,21 +139,24 @@ def sqlite_messages(
     lo: dt.datetime,
     hi: dt.datetime,
     reading: MessageRead | None = None,
+    to_pid: np.ndarray | None = None,
 ) -> pd.DataFrame | None:
     """Counted messages created in [lo, hi) (naive UTC) as thread_id (int64), pid (int32, -1:
     not in `index`), created_at and is_starter; None when a thread id is not plain digits
-    (the caller reads them as text then). `reading`: the same range's read, begun earlier."""
+    (the caller reads them as text then). `reading`: the same range's read, begun earlier;
+    `to_pid`: read_people's map for `index`, when the caller has it."""
     raw = conn.connection.driver_connection
     assert raw is not None
     tables = []
-    for table in (reading or MessageRead(conn, lo, hi, ahead=False)).tables():
+    for table in (reading or MessageRead(conn, lo, hi, ahead=False)).tables(conn):
         if not table[:, 1].all():
             return None
         tables.append(table[:, [2, 0, 3, 4]])  # thread, rowid, created, starter
     table = np.concatenate(tables) if tables else np.zeros((0, 4), dtype=np.int64)
     return pd.DataFrame({
         "thread_id": table[:, 0],
-        "pid": _pids_of(table[:, 1], _sqlite_pids(raw, index)).astype(np.int32),
+        "pid": _pids_of(table[:, 1], _sqlite_pids(raw, index) if to_pid is None else to_pid
+                        ).astype(np.int32),
         "created_at": pd.to_datetime(table[:, 2], unit="us"),
         "is_starter": table[:, 3].astype(bool),
     })
@@ -179,7 +182,11 @@ WHERE a.rowid BETWEEN ? AND ? AND a.valid_from <= ?
 
 
 def sqlite_attributes(
-    conn: Connection, index: pd.Index, names: Sequence[str], upto: dt.date
+    conn: Connection,
+    index: pd.Index,
+    names: Sequence[str],
+    upto: dt.date,
+    to_pid: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """Every roster attribute row valid from `upto` or earlier as (pid, position in `names`,
     valid_from day number, value code) and the values by code (code 0: None); people not in
@@ -196,7 +203,8 @@ def sqlite_attributes(
         return empty, empty, empty, empty, np.array([None], dtype=object)
     raw = conn.connection.driver_connection
     assert raw is not None
-    to_pid = _sqlite_pids(raw, index)
+    if to_pid is None:
+        to_pid = _sqlite_pids(raw, index)
     raw.execute(f"DROP TABLE IF EXISTS temp.{ROSTER_VALUES}")
     raw.execute(f"CREATE TEMP TABLE {ROSTER_VALUES} AS "
                 "SELECT DISTINCT value FROM person_attributes WHERE value IS NOT NULL")
@@ -242,7 +250,8 @@ class ActivityRead:
     """A read of the daily_activity rows in [start, end] as (pid, day number, int16 counts):
     every row, or before `complete_from` only those that engage (posts, replies, reactions).
 
-    It begins at once, so the caller can read the roster and accounts meanwhile.
+    It begins at once, so the caller can read the roster and accounts meanwhile. `to_pid`:
+    read_people's map for `index`, when the caller has it.
 
     A large SQLite read runs in two reader processes (metrics/split_read.py), each on half
     the rows: the sqlite3 module reads on one core and holds the GIL between rows. A
@@ -257,8 +266,9 @@ class ActivityRead:
         start: dt.date,
         end: dt.date,
         complete_from: dt.date | None = None,
+        to_pid: np.ndarray | None = None,
     ):
-        self.conn, self.index = conn, index
+        self.conn, self.index, self.to_pid = conn, index, to_pid
         # ISO dates of dt.date values become literals: no input reaches the SQL text.
         span = day_span(conn)
         covered = span is None or (span[0] >= start and span[1] <= end)
@@ -305,7 +315,8 @@ class ActivityRead:
         raw = self.conn.connection.driver_connection
         assert raw is not None
         tables = _tables(raw, self.groups, self._readers, ACTIVITY_WIDTH)
-        yield from _mapped(tables, _sqlite_pids(raw, self.index))
+        to_pid = _sqlite_pids(raw, self.index) if self.to_pid is None else self.to_pid
+        yield from _mapped(tables, to_pid)
 
 
 def _narrowed(tables: Iterator[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -389,9 +400,24 @@ def _days(conditions: list[str], lo: dt.date, hi: dt.date) -> list[tuple[int, st
     return [(day_number(d), _where([*conditions, f"d.day = {{day}}'{d}'"])) for d in days]
 
 
+def read_people(conn: Connection) -> tuple[np.ndarray, np.ndarray | None]:
+    """Every person key, sorted (a pid is a key's position), and on SQLite the pid of each
+    people.rowid (-1: none): one read for a load, not one per table read."""
+    if conn.dialect.name != "sqlite":
+        # sorted here, not by the database: a collation-aware sort of 100,000 keys is slow
+        return np.array(sorted(row[0] for row in conn.exec_driver_sql(
+            "SELECT person_key FROM people").cursor.fetchall()), dtype=object), None
+    people = conn.exec_driver_sql("SELECT rowid, person_key FROM people").cursor.fetchall()
+    keys = np.array(sorted(r[1] for r in people), dtype=object)
+    return keys, _pids_by_rowid(people, pd.Index(keys))
+
+
 def _sqlite_pids(raw: Any, index: pd.Index) -> np.ndarray:
     """pid of each people.rowid (-1: not in `index`)."""
-    people = raw.execute("SELECT rowid, person_key FROM people").fetchall()
+    return _pids_by_rowid(raw.execute("SELECT rowid, person_key FROM people").fetchall(), index)
+
+
+def _pids_by_rowid(people: Sequence[tuple[int, str]], index: pd.Index) -> np.ndarray:
     rowids = np.array([r[0] for r in people], dtype=np.int64)
     to_pid = np.full(int(rowids.max(initial=0)) + 1, -1, dtype=np.int64)
     to_pid[rowids] = index.get_indexer([r[1] for r in people])

@@ -26,6 +26,7 @@ from metrics.factload import (
     KINDS,
     ActivityRead,
     MessageRead,
+    read_people,
     rows_frame,
     sqlite_attributes,
     sqlite_messages,
@@ -38,7 +39,6 @@ from store.models import (
     Account,
     DailyActivity,
     Message,
-    Person,
     PersonAttribute,
     RosterSnapshot,
 )
@@ -57,7 +57,8 @@ class Facts:
     end: dt.date
     person_keys: np.ndarray
     activity: pd.DataFrame
-    messages: pd.DataFrame
+    # the messages, or what reads them at their first use (load_facts' defer_messages)
+    message_rows: pd.DataFrame | DeferredMessages
     membership: Membership
     attribution: Attribution
     first_activity: pd.DataFrame = field(  # pid, first: first day with any activity, all time
@@ -67,6 +68,19 @@ class Facts:
     # the roster's fingerprint and changes as read from the store (None: from the cache)
     roster_read: tuple[str, RosterChanges] | None = field(default=None, repr=False)
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)  # derived arrays
+
+    @property
+    def messages(self) -> pd.DataFrame:
+        """Counted messages: thread_id, pid, created_at, day, is_starter (read on first use
+        when deferred)."""
+        if isinstance(self.message_rows, DeferredMessages):
+            self.message_rows = self.message_rows()
+        return self.message_rows
+
+    def close(self) -> None:
+        """Stop a deferred message read that was never used (its reader and its file)."""
+        if isinstance(self.message_rows, DeferredMessages):
+            self.message_rows.close()
 
     def cached(self, key: Any, produce: Callable[[], T]) -> T:
         """`produce()`, computed once per key and kept: what every breakdown needs alike."""
@@ -115,6 +129,7 @@ def load_facts(
     first_activity: pd.DataFrame | None = None,
     complete_from: dt.date | None = None,
     cached: bool = False,
+    defer_messages: bool = False,
 ) -> Facts:
     """Load the facts of local days [start, end] (default: every day with data).
 
@@ -124,13 +139,12 @@ def load_facts(
     replies or reactions): enough for rolling windows and the funnel, not for active or reads.
     With `cached`, the roster's changes (metrics/roster_cache.py) and the engaging rows of
     days before `complete_from` (metrics/activity_cache.py) come from what the last refresh
-    kept, where it holds them.
+    kept, where it holds them. With `defer_messages`, messages are read at their first use
+    (on SQLite a reader process reads them meanwhile), and the caller closes the facts.
     """
     zone = settings.zone
     with engine.connect() as conn:
-        # sorted here, not by the database: a collation-aware sort of 100,000 keys is slow
-        keys = np.array(sorted(row[0] for row in conn.execute(
-            select(Person.person_key)).cursor.fetchall()), dtype=object)
+        keys, to_pid = read_people(conn)
         index = pd.Index(keys)
         span = data_range(conn, zone)
         today = dt.datetime.now(zone).date()
@@ -139,32 +153,62 @@ def load_facts(
         before = (complete_from - dt.timedelta(days=1)) if complete_from else start
         kept = (activity_cache.covering(conn, settings.timezone, start, before)
                 if cached and complete_from is not None and complete_from > start else None)
-        reading = (ActivityRead(conn, index, start, end, complete_from) if kept is None
-                   else ActivityRead(conn, index, before + dt.timedelta(days=1), end))
+        reading = (ActivityRead(conn, index, start, end, complete_from, to_pid) if kept is None
+                   else ActivityRead(conn, index, before + dt.timedelta(days=1), end,
+                                     to_pid=to_pid))
         sent = (MessageRead(conn, *_message_bounds(start, end))
                 if with_messages and conn.dialect.name == "sqlite" else None)
+        messages: pd.DataFrame | DeferredMessages | None = None
         try:
             accounts = _load_accounts(conn, index, zone)
             roster = roster_fingerprint(conn)
             attribution, roster_read = _load_attribution(conn, index, accounts, start, end,
-                                                         roster, cached)
+                                                         roster, cached, to_pid)
             recent = (activity_cache.rows(conn, index, kept, start, before)
                       if kept is not None else None)
             if kept is not None and recent is None:  # dropped meanwhile (a forget): read them
-                recent = ActivityRead(conn, index, start, before, complete_from).result()
+                recent = ActivityRead(conn, index, start, before, complete_from,
+                                      to_pid).result()
             activity = activity_frame(_with(recent, reading.result), start, end)
             firsts = _first_activity(conn, index, activity, complete_from or start,
                                      first_activity)
             recorded = accounts[accounts["has_user_record"]]
             membership = Membership.build(recorded, firsts)
-            messages = (_load_messages(conn, index, zone, start, end, sent) if with_messages
-                        else _no_messages())
+            if with_messages and defer_messages:
+                messages = DeferredMessages(engine, index, zone, start, end, sent, to_pid)
+            elif with_messages:
+                messages = _load_messages(conn, index, zone, start, end, sent, to_pid)
+            else:
+                messages = _no_messages()
         finally:
             reading.close()
-            if sent is not None:
+            if sent is not None and not isinstance(messages, DeferredMessages):
                 sent.close()
     return Facts(zone, start, end, keys, activity, messages, membership, attribution, firsts,
                  roster, roster_read)
+
+
+class DeferredMessages:
+    """`_load_messages` of load_facts' days, done when first called (in a connection of its
+    own); a reader process begun by load_facts reads them meanwhile."""
+
+    def __init__(self, engine: Engine, index: pd.Index, zone: ZoneInfo, start: dt.date,
+                 end: dt.date, reading: MessageRead | None, to_pid: np.ndarray | None):
+        self.engine, self.index, self.zone = engine, index, zone
+        self.start, self.end, self.reading, self.to_pid = start, end, reading, to_pid
+
+    def __call__(self) -> pd.DataFrame:
+        try:
+            with self.engine.connect() as conn:
+                return _load_messages(conn, self.index, self.zone, self.start, self.end,
+                                      self.reading, self.to_pid)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the reader, if any (safe to call again)."""
+        if self.reading is not None:
+            self.reading.close()
 
 
 def _with(
@@ -338,6 +382,7 @@ def _load_attribution(
     end: dt.date,
     roster: str,
     cached: bool,
+    to_pid: np.ndarray | None = None,
 ) -> tuple[Attribution, tuple[str, RosterChanges] | None]:
     """The roster snapshots in effect on some day of [start, end], as codes; and the roster's
     changes with its fingerprint `roster` when they were read from the store (not `cached`
@@ -351,7 +396,7 @@ def _load_attribution(
     read = None
     if changes is None:
         stored = _attribute_names(conn)
-        frame, values = _attribute_rows(conn, index, every, stored)
+        frame, values = _attribute_rows(conn, index, every, stored, to_pid)
         changes = RosterChanges.of(index.to_numpy(), every, frame, stored, values)
         # the fingerprint was read first: a roster saved since has another (its ingested_at
         # is later), so these rows are never taken for that roster's
@@ -405,7 +450,11 @@ def _attribute_names(conn: Connection) -> tuple[str, ...]:
 
 
 def _attribute_rows(
-    conn: Connection, index: pd.Index, as_of: np.ndarray, attributes: tuple[str, ...]
+    conn: Connection,
+    index: pd.Index,
+    as_of: np.ndarray,
+    attributes: tuple[str, ...],
+    to_pid: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """The stored roster changes (store/roster.py) of the snapshots `as_of` (the first ones)
     as codes — pid, attr (position in `attributes`), snap (index into `as_of`), value
@@ -417,7 +466,7 @@ def _attribute_rows(
     if not len(as_of):
         return _attribute_frame(*(np.zeros(0) for _ in range(4))), np.zeros(0, dtype=object)
     upto = from_day_number(int(as_of[-1]))
-    coded = (sqlite_attributes(conn, index, attributes, upto)
+    coded = (sqlite_attributes(conn, index, attributes, upto, to_pid)
              if conn.dialect.name == "sqlite" else None)
     if coded is not None:  # values as codes already: the distinct ones are cleaned once
         pid, code, days, value, texts = coded
@@ -502,6 +551,7 @@ def _load_messages(
     start: dt.date,
     end: dt.date,
     reading: MessageRead | None = None,
+    to_pid: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """User messages of local days [start, end], plus the earlier starters of their threads
     (a reply's thread may have started before `start`; metrics keep days in their own range).
@@ -510,7 +560,7 @@ def _load_messages(
     """
     lo, hi = _message_bounds(start, end)
     first, last = day_number(start), day_number(end)
-    numbers = (sqlite_messages(conn, index, lo, hi, reading)
+    numbers = (sqlite_messages(conn, index, lo, hi, reading, to_pid)
                if conn.dialect.name == "sqlite" else None)
     if numbers is not None:  # SQLite turned every row into numbers: no object per value
         numbers["day"] = local_day_numbers(numbers["created_at"], zone)

@@ -159,15 +159,23 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
     # One load for both: days from `start` (rolling windows, changed periods) to the last.
     # Only days from `lo` changed: of earlier ones, what the rolling windows and the funnel
     # read (engaging activity) is enough, and their first activity days are cached.
+    # Messages are read meanwhile (a reader process on SQLite), and taken when the first view
+    # that counts them starts: the daily figures and the funnel need none.
     facts = load_facts(engine, settings, start, last, with_messages=True, first_activity=known,
-                       complete_from=lo if incremental else None, cached=incremental)
+                       complete_from=lo if incremental else None, cached=incremental,
+                       defer_messages=True)
+    try:
+        release_free_memory()
+        dimensions = materialised_dimensions(facts.attributes())
+        if incremental and state is not None and state.dimensions != ",".join(dimensions):
+            facts.close()
+            return _run(engine, settings,
+                        Plan(True, queue_id=plan.queue_id, reason="new attribute"))
+        frames = {dim: compute_daily(facts, dim, lo, hi) for dim in dimensions}
+        views = compute_views(facts, since)
+    finally:
+        facts.close()
     release_free_memory()
-    dimensions = materialised_dimensions(facts.attributes())
-    if incremental and state is not None and state.dimensions != ",".join(dimensions):
-        return _run(engine, settings, Plan(True, queue_id=plan.queue_id, reason="new attribute"))
-    views = compute_views(facts, since)
-    release_free_memory()
-    frames = {dim: compute_daily(facts, dim, lo, hi) for dim in dimensions}
     with write_transaction(engine) as conn:
         if incremental:
             conn.execute(delete(AggEngagement).where(

@@ -16,6 +16,7 @@ from store.aggregates import RefreshCache
 from store.engine import write_transaction
 from store.erase import forget
 from store.identity import Identity
+from store.models import Person
 from tests import engagement_org as org
 from tests.conftest import BACKENDS
 from tests.test_refresh import dump
@@ -29,9 +30,9 @@ def activity_reads(monkeypatch) -> list[tuple[dt.date, dt.date]]:
     ranges: list[tuple[dt.date, dt.date]] = []
     real = facts_module.ActivityRead
 
-    def recorded(conn, index, start, end, complete_from=None):
+    def recorded(conn, index, start, end, complete_from=None, to_pid=None):
         ranges.append((start, end))
-        return real(conn, index, start, end, complete_from)
+        return real(conn, index, start, end, complete_from, to_pid)
 
     monkeypatch.setattr(facts_module, "ActivityRead", recorded)
     return ranges
@@ -102,8 +103,7 @@ def test_kept_rows_are_the_engaging_ones_of_the_days_asked(london):
         assert kept is not None
         assert activity_cache.covering(conn, org.ZONE, D(2025, 2, 19), D(2025, 3, 31)) is None
         assert activity_cache.covering(conn, "UTC", D(2025, 3, 28), D(2025, 3, 31)) is None
-        index = facts_module.pd.Index(sorted(conn.execute(
-            select(facts_module.Person.person_key)).scalars()))
+        index = facts_module.pd.Index(sorted(conn.execute(select(Person.person_key)).scalars()))
         pid, day, counts = activity_cache.rows(conn, index, kept, D(2025, 3, 30), D(2025, 3, 31))
     people = {index[p] for p in pid}
     ident = Identity(settings.hash_key())

@@ -362,3 +362,20 @@ def test_message_times_are_seconds_since_1970_whichever_function_parses_them():
         used, portable = conn.execute(
             f"SELECT {SECONDS.format('?')}, {strftime.format('?')}", (stamp, stamp)).fetchone()
         assert used == portable == want, stamp
+
+
+@BACKENDS
+def test_people_are_read_once_as_sorted_keys_and_a_rowid_map(engine: Engine) -> None:
+    from metrics.factload import read_people
+
+    _store(engine)
+    with engine.connect() as conn:
+        keys, to_pid = read_people(conn)
+        assert keys.tolist() == ["a", "b", "c"]
+        if engine.dialect.name != "sqlite":
+            assert to_pid is None
+            return
+        rowids = dict(conn.exec_driver_sql("SELECT person_key, rowid FROM people").all())
+    assert to_pid is not None
+    assert {key: int(to_pid[rowid]) for key, rowid in rowids.items()} == {"a": 0, "b": 1, "c": 2}
+    assert (np.delete(to_pid, list(rowids.values())) == -1).all()  # no other rowid has a pid

@@ -274,3 +274,53 @@ def test_a_partial_load_reads_the_snapshots_it_needs_and_computes_the_same(
     for by in ("department", "is_manager", "department@region"):
         pd.testing.assert_frame_equal(compute_daily(partial, by, lo, hi),
                                       compute_daily(everything, by, lo, hi), obj=by)
+
+
+@BACKENDS
+def test_deferred_messages_are_read_at_their_first_use_and_are_the_same(
+    demo_store: tuple[Engine, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from metrics import factload
+    from metrics import facts as facts_module
+
+    engine, settings = demo_store
+    monkeypatch.setattr(factload, "SPLIT_ROWS", 1)  # a "large" table: a reader process reads
+    eager = load_facts(engine, settings, with_messages=True)
+    reads = []
+    real = facts_module._load_messages
+
+    def counted(*args, **kwargs):
+        reads.append(args[3:5])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(facts_module, "_load_messages", counted)
+    deferred = load_facts(engine, settings, with_messages=True, defer_messages=True)
+    assert reads == []  # nothing read until the messages are used
+    pd.testing.assert_frame_equal(deferred.messages, eager.messages)
+    assert len(eager.messages) > 0
+    pd.testing.assert_frame_equal(deferred.messages, eager.messages)
+    assert reads == [(eager.start, eager.end)]  # once
+    deferred.close()  # nothing left to stop: safe
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_closing_facts_whose_messages_were_never_used_stops_their_reader(
+    demo_store: tuple[Engine, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from metrics import factload, split_read
+
+    engine, settings = demo_store
+    monkeypatch.setattr(factload, "SPLIT_ROWS", 1)
+    folders = []
+    real = split_read.Readers.__init__
+
+    def recorded(self, *args):
+        real(self, *args)
+        folders.append(Path(self._tmp.name))
+
+    monkeypatch.setattr(split_read.Readers, "__init__", recorded)
+    facts = load_facts(engine, settings, with_messages=True, defer_messages=True)
+    # the activity's readers are done with; the messages' reader waits for their first use
+    assert len([folder for folder in folders if folder.exists()]) == 1
+    facts.close()
+    assert not any(folder.exists() for folder in folders)
