@@ -296,6 +296,11 @@ class ActivityRead:
             assert path is not None
             self._readers = split_read.Readers(path, self.groups, ACTIVITY_WIDTH)
 
+    @property
+    def in_processes(self) -> bool:
+        """True when reader processes read the rows (until `result`)."""
+        return self._readers is not None
+
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows as (pid, day, int16 counts)."""
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -82,6 +83,17 @@ class Facts:
         if isinstance(self.message_rows, DeferredMessages):
             self.message_rows.close()
 
+    @contextmanager
+    def scoped_cache(self) -> Iterator[None]:
+        """Drop, at the end, what was cached meanwhile: the next computation's peak memory
+        should not carry it."""
+        before = set(self.cache)
+        try:
+            yield
+        finally:
+            for key in set(self.cache) - before:
+                del self.cache[key]
+
     def cached(self, key: Any, produce: Callable[[], T]) -> T:
         """`produce()`, computed once per key and kept: what every breakdown needs alike."""
         if key not in self.cache:
@@ -156,8 +168,11 @@ def load_facts(
         reading = (ActivityRead(conn, index, start, end, complete_from, to_pid) if kept is None
                    else ActivityRead(conn, index, before + dt.timedelta(days=1), end,
                                      to_pid=to_pid))
-        sent = (MessageRead(conn, *_message_bounds(start, end))
-                if with_messages and conn.dialect.name == "sqlite" else None)
+        read_ahead = with_messages and conn.dialect.name == "sqlite"
+        # Messages wanted later (deferred) are begun once the activity is read, when reader
+        # processes read it: meanwhile they hold both cores.
+        later = defer_messages and reading.in_processes
+        sent = MessageRead(conn, *_message_bounds(start, end)) if read_ahead and not later else None
         messages: pd.DataFrame | DeferredMessages | None = None
         try:
             accounts = _load_accounts(conn, index, zone)
@@ -170,6 +185,8 @@ def load_facts(
                 recent = ActivityRead(conn, index, start, before, complete_from,
                                       to_pid).result()
             activity = activity_frame(_with(recent, reading.result), start, end)
+            if read_ahead and later:
+                sent = MessageRead(conn, *_message_bounds(start, end))
             firsts = _first_activity(conn, index, activity, complete_from or start,
                                      first_activity)
             recorded = accounts[accounts["has_user_record"]]

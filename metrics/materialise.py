@@ -96,13 +96,11 @@ def compute_views(
     """agg_results rows of every page view over the facts' span (from `since[metric][grain]`).
 
     What a metric module's views cache on the facts (shared across its breakdowns) is dropped
-    once they are done: the next module's peak, and the refresh's daily figures after them,
-    should not carry it in memory.
+    once they are done: the next module's peak should not carry it in memory.
     """
     rows: list[tuple[Any, ...]] = []
     for _, family in itertools.groupby(views(facts.attributes()), key=_module):
-        before = set(facts.cache)
-        try:
+        with facts.scoped_cache():
             for name, by, grain in family:
                 compute, privacy, sub = implementation(name)
                 start = max(since[name][grain], facts.start) if since else facts.start
@@ -110,9 +108,6 @@ def compute_views(
                 rows += _rows(frame, name, by, grain, privacy["size"], sub)
                 rows.append(
                     (name, by, grain, SHAPE_DAY, "", "", 0, json.dumps(list(frame.columns))))
-        finally:
-            for key in set(facts.cache) - before:
-                del facts.cache[key]
         release_free_memory()
     return rows
 

@@ -171,7 +171,9 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
             facts.close()
             return _run(engine, settings,
                         Plan(True, queue_id=plan.queue_id, reason="new attribute"))
-        frames = {dim: compute_daily(facts, dim, lo, hi) for dim in dimensions}
+        with facts.scoped_cache():
+            frames = {dim: compute_daily(facts, dim, lo, hi) for dim in dimensions}
+        release_free_memory()
         views = compute_views(facts, since)
     finally:
         facts.close()

@@ -324,3 +324,31 @@ def test_closing_facts_whose_messages_were_never_used_stops_their_reader(
     assert len([folder for folder in folders if folder.exists()]) == 1
     facts.close()
     assert not any(folder.exists() for folder in folders)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("defer", [False, True], ids=["wanted-now", "deferred"])
+def test_deferred_messages_are_begun_once_the_activity_readers_are_done(
+    demo_store: tuple[Engine, Settings], monkeypatch: pytest.MonkeyPatch, defer: bool
+) -> None:
+    from metrics import factload, split_read
+
+    engine, settings = demo_store
+    monkeypatch.setattr(factload, "SPLIT_ROWS", 1)
+    monkeypatch.setattr(factload, "SPLIT_DAYS", 1)
+    events = []
+    real_start, real_result = split_read.start, factload.ActivityRead.result
+    monkeypatch.setattr(split_read, "start", lambda *a: events.append(a[2]) or real_start(*a))
+
+    def result(self):
+        done = real_result(self)
+        events.append("activity read")
+        return done
+
+    monkeypatch.setattr(factload.ActivityRead, "result", result)
+    facts = load_facts(engine, settings, with_messages=True, defer_messages=defer)
+    facts.close()
+    activity, message = factload.ACTIVITY_WIDTH, factload.MESSAGE_WIDTH
+    assert events[:2] == [activity, activity]  # two halves, in reader processes
+    read = events.index("activity read")
+    assert (message in events[read:]) == defer and (message in events[:read]) != defer
