@@ -16,6 +16,7 @@ from metrics.periods import (
     check_grain,
     empty,
     finish,
+    grouped_counts,
     labelled,
     last_days,
     member_codes,
@@ -114,14 +115,11 @@ def _written(
     """Authors, threads and replies per (period, group, role) of the messages (known senders),
     grouped on codes."""
     codes, labels = facts.group_codes(by, pids, days)
-    written = pd.DataFrame({
-        "period": numbers(period_of(days, grain)), "group": codes,
-        "role": is_manager(facts, pids, days), "pid": pids,
-        "threads": starter, "replies": ~starter,
-    })
-    counts = written.groupby(["period", "group", "role"]).agg(
-        authors=("pid", "nunique"), threads=("threads", "sum"), replies=("replies", "sum")
-    ).reset_index()
+    (period, group, role), authors, sums = grouped_counts(
+        [numbers(period_of(days, grain)), codes, is_manager(facts, pids, days)], pids,
+        {"threads": starter, "replies": ~starter})
+    counts = pd.DataFrame({"period": period, "group": group, "role": role.astype(bool),
+                           "authors": authors, **sums})
     counts = labelled(counts, labels, ["group"])
     counts["role"] = np.where(counts["role"], ROLES[0], ROLES[1]).astype(object)
     return counts.astype({"threads": "int64", "replies": "int64"}).set_index(

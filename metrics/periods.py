@@ -298,6 +298,37 @@ def sum_by_key(
     return keys[starts], [np.add.reduceat(np.asarray(v, dtype=np.int64), starts) for v in values]
 
 
+def grouped_counts(
+    keys: list[np.ndarray], pids: np.ndarray, sums: dict[str, np.ndarray]
+) -> tuple[list[np.ndarray], np.ndarray, dict[str, np.ndarray]]:
+    """Per distinct combination of the integer `keys` columns, in sorted order: the columns'
+    values, the number of distinct `pids` (non-negative) and each of `sums` summed — what a
+    groupby's nunique and sum give, on one combined code instead of pandas' per-group work
+    (a second per call over millions of messages)."""
+    columns = [np.asarray(k, dtype=np.int64) for k in keys]
+    pids = np.asarray(pids, dtype=np.int64)
+    if not len(pids):
+        return ([c[:0] for c in columns], np.zeros(0, dtype=np.int64),
+                {name: np.zeros(0, dtype=np.int64) for name in sums})
+    lows = [int(c.min()) for c in columns]
+    widths = [int(c.max()) - low + 1 for c, low in zip(columns, lows, strict=True)]
+    combined = np.zeros(len(pids), dtype=np.int64)
+    for column, low, width in zip(columns, lows, widths, strict=True):
+        combined = combined * width + (column - low)
+    codes, distinct = pd.factorize(combined, sort=True)
+    n, people = len(distinct), int(pids.max()) + 1
+    pairs = pd.unique(codes.astype(np.int64) * people + pids)  # distinct (group, person)
+    counts = np.bincount(pairs // people, minlength=n).astype(np.int64)
+    totals = {name: np.bincount(codes, weights=np.asarray(v, dtype=np.float64),
+                                minlength=n).astype(np.int64) for name, v in sums.items()}
+    values = []
+    rest = np.asarray(distinct, dtype=np.int64)
+    for low, width in reversed(list(zip(lows, widths, strict=True))):
+        values.append(rest % width + low)
+        rest = rest // width
+    return values[::-1], counts, totals
+
+
 def count_by(
     frame: pd.DataFrame, keys: list[str], column: str, categories: tuple[str, ...]
 ) -> pd.DataFrame:

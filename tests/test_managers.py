@@ -132,3 +132,26 @@ def test_without_a_roster_nobody_is_a_manager(engine, settings):
     out = rows(frame)
     assert (out[("All", "manager")]["members"], out[("All", "manager")]["threads"]) == (0, 0)
     assert (out[("All", "other")]["members"], out[("All", "other")]["threads"]) == (12, 5)
+
+
+def test_grouped_counts_are_a_groupbys_nunique_and_sums() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from metrics.periods import grouped_counts
+
+    rng = np.random.default_rng(3)
+    period, group, role = rng.integers(-3, 4, 500), rng.integers(0, 5, 500), rng.random(500) > 0.5
+    pids, starter = rng.integers(0, 40, 500), rng.random(500) > 0.3
+    (p, g, r), people, sums = grouped_counts([period, group, role], pids,
+                                             {"threads": starter, "replies": ~starter})
+    expected = pd.DataFrame({"p": period, "g": group, "r": role, "pid": pids, "t": starter,
+                             "s": ~starter}).groupby(["p", "g", "r"]).agg(
+        people=("pid", "nunique"), threads=("t", "sum"), replies=("s", "sum")).reset_index()
+    assert p.tolist() == expected["p"].tolist() and g.tolist() == expected["g"].tolist()
+    assert r.astype(bool).tolist() == expected["r"].tolist()
+    assert people.tolist() == expected["people"].tolist()
+    assert sums["threads"].tolist() == expected["threads"].tolist()
+    assert sums["replies"].tolist() == expected["replies"].tolist()
+    (none,), nobody, nothing = grouped_counts([np.zeros(0)], np.zeros(0), {"x": np.zeros(0)})
+    assert len(none) == len(nobody) == len(nothing["x"]) == 0
