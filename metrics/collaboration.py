@@ -17,6 +17,7 @@ from metrics.periods import (
     check_grain,
     empty,
     finish,
+    grouped_counts,
     labelled,
     numbers,
     period_of,
@@ -123,12 +124,11 @@ def _compute_cross(
     days, pids = pairs["day"].to_numpy(), pairs["pid"].to_numpy()
     known, cross = _crossing(facts, attribute, pids, pairs["starter"].to_numpy(), days)
     codes, labels = facts.group_codes(by, pids, days)
-    frame = pd.DataFrame({"period": numbers(period_of(days, grain)), "group": codes,
-                          "pid": pids, "known": known, "cross": cross})
-    out = labelled(frame.groupby(["period", "group"]).agg(
-        people=("pid", "nunique"), replies=("pid", "size"), known=("known", "sum"),
-        cross=("cross", "sum"),
-    ).reset_index(), labels, ["group"])
+    (period, group), people, sums = grouped_counts(
+        [numbers(period_of(days, grain)), codes], pids,
+        {"replies": np.ones(len(pids)), "known": known, "cross": cross})
+    out = labelled(pd.DataFrame({"period": period, "group": group, "people": people, **sums}),
+                   labels, ["group"])
     out["cross_share"] = out["cross"] / out["known"].replace(0, np.nan)
     return finish(out[CROSS_COLUMNS], ["period", "group"])
 
@@ -162,12 +162,11 @@ def compute_reply_matrix(
     pairs = reply_pairs(facts, lo, hi)
     days, pids = pairs["day"].to_numpy(), pairs["pid"].to_numpy()
     codes, labels = facts.group_codes(by, pids, days)
-    frame = pd.DataFrame({"period": numbers(period_of(days, grain)), "group": codes,
-                          "target": facts.group_codes(by, pairs["starter"].to_numpy(), days)[0],
-                          "pid": pids})
-    out = labelled(frame.groupby(["period", "group", "target"]).agg(
-        people=("pid", "nunique"), replies=("pid", "size")
-    ).reset_index(), labels, ["group", "target"])
+    targets = facts.group_codes(by, pairs["starter"].to_numpy(), days)[0]
+    (period, group, target), people, sums = grouped_counts(
+        [numbers(period_of(days, grain)), codes, targets], pids, {"replies": np.ones(len(pids))})
+    out = labelled(pd.DataFrame({"period": period, "group": group, "target": target,
+                                 "people": people, **sums}), labels, ["group", "target"])
     return finish(out[MATRIX_COLUMNS], ["period", "group", "target"])
 
 

@@ -298,6 +298,9 @@ def sum_by_key(
     return keys[starts], [np.add.reduceat(np.asarray(v, dtype=np.int64), starts) for v in values]
 
 
+BITMAP_CELLS = 1 << 26  # (group, person) flags grouped_counts sets instead of hashing pairs
+
+
 def grouped_counts(
     keys: list[np.ndarray], pids: np.ndarray, sums: dict[str, np.ndarray]
 ) -> tuple[list[np.ndarray], np.ndarray, dict[str, np.ndarray]]:
@@ -317,8 +320,13 @@ def grouped_counts(
         combined = combined * width + (column - low)
     codes, distinct = pd.factorize(combined, sort=True)
     n, people = len(distinct), int(pids.max()) + 1
-    pairs = pd.unique(codes.astype(np.int64) * people + pids)  # distinct (group, person)
-    counts = np.bincount(pairs // people, minlength=n).astype(np.int64)
+    pairs = codes.astype(np.int64) * people + pids
+    if n * people <= BITMAP_CELLS:  # a flag per (group, person): no hashing of pairs
+        seen = np.zeros(n * people, dtype=bool)
+        seen[pairs] = True
+        counts = seen.reshape(n, people).sum(axis=1, dtype=np.int64)
+    else:
+        counts = np.bincount(pd.unique(pairs) // people, minlength=n).astype(np.int64)
     totals = {name: np.bincount(codes, weights=np.asarray(v, dtype=np.float64),
                                 minlength=n).astype(np.int64) for name, v in sums.items()}
     values = []

@@ -134,11 +134,18 @@ def test_without_a_roster_nobody_is_a_manager(engine, settings):
     assert (out[("All", "other")]["members"], out[("All", "other")]["threads"]) == (12, 5)
 
 
-def test_grouped_counts_are_a_groupbys_nunique_and_sums() -> None:
+@pytest.mark.parametrize("bitmap", [True, False], ids=["flags", "hashed-pairs"])
+def test_grouped_counts_are_a_groupbys_nunique_and_sums(
+    monkeypatch: pytest.MonkeyPatch, bitmap: bool
+) -> None:
     import numpy as np
     import pandas as pd
 
+    from metrics import periods
     from metrics.periods import grouped_counts
+
+    if not bitmap:
+        monkeypatch.setattr(periods, "BITMAP_CELLS", 0)
 
     rng = np.random.default_rng(3)
     period, group, role = rng.integers(-3, 4, 500), rng.integers(0, 5, 500), rng.random(500) > 0.5
