@@ -53,17 +53,15 @@ def write_ints(path: str, queries: Sequence[str], width: int, out: str) -> int:
 
 
 def tables(conn: sqlite3.Connection, queries: Sequence[str], width: int) -> Iterator[np.ndarray]:
-    """The rows of each packed query (factload.packed) as an int64 matrix of `width` columns;
-    a keyed query's rows begin with the people.rowid of their person key (0: none)."""
+    """The rows of each packed query (factload.packed) as an int64 matrix of `width` columns:
+    a keyed query's rows begin with the people.rowid of their person key (0: none), then its
+    lead (when it has one), then the integers of its text."""
     rowids: dict[str, int] | None = None
     for sql in queries:
-        result = conn.execute(sql).fetchone()
-        if len(result) == 1:
-            yield parsed(result[0], width)
-            continue
-        if rowids is None:  # a person's rowid by key: a dict lookup per row, not a join
+        lead, text, keys = conn.execute(sql).fetchone()
+        if keys is not None and rowids is None:  # a dict lookup per row, not a join
             rowids = dict(conn.execute("SELECT person_key, rowid FROM people").fetchall())
-        yield keyed(result[0], result[1], width, rowids)
+        yield unpacked(text, keys, lead, width, rowids or {})
 
 
 def parsed(text: str | None, width: int) -> np.ndarray:
@@ -73,14 +71,20 @@ def parsed(text: str | None, width: int) -> np.ndarray:
     return np.fromstring(text, dtype=np.int64, sep=",").reshape(-1, width)
 
 
-def keyed(text: str | None, keys: str | None, width: int, rowids: dict[str, int]) -> np.ndarray:
-    """A keyed query's text of integers (`width` - 1 a row) and its rows' keys (joined by
-    KEY_SEPARATOR) as rows of `width` columns, the first the key's rowid (0: unknown)."""
-    table = parsed(text, width - 1)
+def unpacked(
+    text: str | None, keys: str | None, lead: int | None, width: int, rowids: dict[str, int]
+) -> np.ndarray:
+    """A packed query's result as rows of `width` columns: the rowid of each row's key (0:
+    unknown) when keyed (`keys`: joined by KEY_SEPARATOR), the lead when there is one, then
+    the integers of the text."""
+    first = (keys is not None) + (lead is not None)
+    table = parsed(text, width - first)
     rows = np.empty((len(table), width), dtype=np.int64)
-    rows[:, 1:] = table
-    if len(table):
-        parts = (keys or "").split(KEY_SEPARATOR)
+    rows[:, first:] = table
+    if lead is not None:
+        rows[:, first - 1] = lead
+    if keys is not None and len(table):
+        parts = keys.split(KEY_SEPARATOR)
         if len(parts) != len(table):
             raise ValueError(f"a keyed query gave {len(table)} rows and {len(parts)} keys")
         rows[:, 0] = np.fromiter(map(rowids.get, parts, itertools.repeat(0)), dtype=np.int64,

@@ -343,7 +343,7 @@ def test_a_keyed_query_puts_each_rows_person_rowid_first(tmp_path):
     rows = np.concatenate(list(split_read.read_chunks(out))).tolist()
     assert rows == [[9, 1], [0, 2], [5, 3], [0, 4], [9, 5]]
     with pytest.raises(ValueError, match="3 rows and 2 keys"):
-        split_read.keyed("1,2,3", f"k-five{split_read.KEY_SEPARATOR}k-nine", 2, {})
+        split_read.unpacked("1,2,3", f"k-five{split_read.KEY_SEPARATOR}k-nine", None, 2, {})
 
 
 def test_message_times_are_seconds_since_1970_whichever_function_parses_them():
@@ -379,3 +379,28 @@ def test_people_are_read_once_as_sorted_keys_and_a_rowid_map(engine: Engine) -> 
     assert to_pid is not None
     assert {key: int(to_pid[rowid]) for key, rowid in rowids.items()} == {"a": 0, "b": 1, "c": 2}
     assert (np.delete(to_pid, list(rowids.values())) == -1).all()  # no other rowid has a pid
+
+
+def test_a_packed_querys_lead_is_sent_once_and_put_in_every_row():
+    """A lead (a day number every row shares) comes back once and the reader puts it after
+    the rowid of a keyed row, or first in an unkeyed one; a query without rows gives none."""
+    import sqlite3
+
+    from metrics import split_read
+    from metrics.factload import packed
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE people (person_key TEXT PRIMARY KEY)")
+    conn.execute("INSERT INTO people (rowid, person_key) VALUES (5, 'k-five')")
+    conn.execute("CREATE TABLE t (a INTEGER, who TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?, ?)", [(1, "k-five"), (2, None)])
+    assert conn.execute(packed(["a"], "FROM t", key="who", lead=20_000)).fetchone() == (
+        20_000, "1,2", f"k-five{split_read.KEY_SEPARATOR}")
+    keyed, plain, empty = split_read.tables(conn, [
+        packed(["a"], "FROM t", key="who", lead=20_000),
+        packed(["a", "a * 2"], "FROM t", lead=-3),
+        packed(["a"], "FROM t WHERE a > 9", key="who", lead=1),
+    ], 3)
+    assert keyed.tolist() == [[5, 20_000, 1], [0, 20_000, 2]]
+    assert plain.tolist() == [[-3, 1, 2], [-3, 2, 4]]
+    assert empty.shape == (0, 3)
