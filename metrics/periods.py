@@ -305,9 +305,8 @@ def grouped_counts(
     keys: list[np.ndarray], pids: np.ndarray, sums: dict[str, np.ndarray]
 ) -> tuple[list[np.ndarray], np.ndarray, dict[str, np.ndarray]]:
     """Per distinct combination of the integer `keys` columns, in sorted order: the columns'
-    values, the number of distinct `pids` (non-negative) and each of `sums` summed — what a
-    groupby's nunique and sum give, on one combined code instead of pandas' per-group work
-    (a second per call over millions of messages)."""
+    values, the number of distinct `pids` (non-negative) and each of `sums` summed: what a
+    groupby's nunique and sum give, counted on one combined integer code."""
     columns = [np.asarray(k, dtype=np.int64) for k in keys]
     pids = np.asarray(pids, dtype=np.int64)
     if not len(pids):
