@@ -185,8 +185,8 @@ def compute_funnel(
     pids, days = engaged_member_days(facts, lo, hi)
     def produce() -> np.ndarray:  # which member-periods engaged: the same for every breakdown
         engaged = _engaged_periods(pids, days, grain)
-        return np.isin(_pair_keys(members.pid, members.index),
-                       _pair_keys(engaged["pid"].to_numpy(), engaged["index"].to_numpy()))
+        return _among(members.pid, members.index, engaged["pid"].to_numpy(),
+                      engaged["index"].to_numpy())
 
     reached = facts.cached(("reached", lo, hi, grain), produce)
     out = pd.concat(
@@ -204,9 +204,22 @@ def compute_funnel(
     return finish(out[FUNNEL_COLUMNS], keys)
 
 
-def _pair_keys(pids: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """One integer per (pid, period index) pair (period indexes are far below 2**20)."""
-    return np.asarray(pids, dtype=np.int64) * (1 << 20) + np.asarray(index, dtype=np.int64)
+def _among(
+    pids: np.ndarray, index: np.ndarray, their_pids: np.ndarray, their_index: np.ndarray
+) -> np.ndarray:
+    """Whether each (pid, period index) pair is one of theirs: a flag per pair of the range
+    (people × the periods between), set for theirs and read for these; no hash or sort."""
+    pids, index = np.asarray(pids, dtype=np.int64), np.asarray(index, dtype=np.int64)
+    their_pids = np.asarray(their_pids, dtype=np.int64)
+    their_index = np.asarray(their_index, dtype=np.int64)
+    if not len(pids) or not len(their_pids):
+        return np.zeros(len(pids), dtype=bool)
+    low = min(index.min(), their_index.min())
+    width = int(max(index.max(), their_index.max()) - low + 1)
+    people = int(max(pids.max(), their_pids.max()) + 1)
+    seen = np.zeros(people * width, dtype=bool)
+    seen[their_pids * width + (their_index - low)] = True
+    return seen[pids * width + (index - low)]
 
 
 def _counted(counts: pd.DataFrame, name: str) -> pd.Series:

@@ -189,3 +189,16 @@ def test_readers_only_give_members_but_no_lifecycle_events(engine, settings):
     assert out[["new", "returning", "resurrected", "dormant"]].to_numpy().sum() == 0
     funnel = compute_funnel(facts, "all").to_dict("records")[0]
     assert (funnel["members"], funnel["engaged"], funnel["typical_engaged_share"]) == (1, 0, 0.0)
+
+
+def test_member_periods_reached_are_looked_up_pair_by_pair() -> None:
+    import numpy as np
+
+    from metrics.funnel import _among
+
+    # members (pid, period index) against the engaged pairs: same pid or period alone is not enough
+    found = _among(np.array([0, 0, 3, 7, 3]), np.array([700, 701, 700, 702, 699]),
+                   np.array([0, 3, 9]), np.array([701, 699, 700]))
+    assert found.tolist() == [False, True, False, False, True]
+    assert _among(np.array([1]), np.array([5]), np.array([], dtype=int),
+                  np.array([], dtype=int)).tolist() == [False]
