@@ -317,7 +317,13 @@ def grouped_counts(
     combined = np.zeros(len(pids), dtype=np.int64)
     for column, low, width in zip(columns, lows, widths, strict=True):
         combined = combined * width + (column - low)
-    codes, distinct = pd.factorize(combined, sort=True)
+    total = int(np.prod(widths, dtype=np.float64))
+    if total <= BITMAP_CELLS:  # few combinations: each one's code by a lookup, not a hash
+        present = np.bincount(combined, minlength=total) > 0
+        distinct = np.flatnonzero(present)
+        codes = (np.cumsum(present) - 1)[combined]
+    else:
+        codes, distinct = pd.factorize(combined, sort=True)
     n, people = len(distinct), int(pids.max()) + 1
     pairs = codes.astype(np.int64) * people + pids
     if n * people <= BITMAP_CELLS:  # a flag per (group, person): no hashing of pairs
