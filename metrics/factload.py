@@ -302,7 +302,7 @@ class ActivityRead:
 
     @property
     def in_processes(self) -> bool:
-        """True when reader processes read the rows (until `result`)."""
+        """True when the rows are read by reader processes (SQLite, a large read)."""
         return self._readers is not None
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -409,16 +409,16 @@ def _days(conditions: list[str], lo: dt.date, hi: dt.date) -> list[tuple[int, st
     return [(day_number(d), _where([*conditions, f"d.day = {{day}}'{d}'"])) for d in days]
 
 
-def read_people(conn: Connection) -> tuple[np.ndarray, np.ndarray | None]:
+def read_people(conn: Connection) -> tuple[pd.Index, np.ndarray | None]:
     """Every person key, sorted (a pid is a key's position), and on SQLite the pid of each
     people.rowid (-1: none): one read for a load, not one per table read."""
+    # sorted here, not by the database: a collation-aware sort of 100,000 keys is slow
     if conn.dialect.name != "sqlite":
-        # sorted here, not by the database: a collation-aware sort of 100,000 keys is slow
-        return np.array(sorted(row[0] for row in conn.exec_driver_sql(
-            "SELECT person_key FROM people").cursor.fetchall()), dtype=object), None
+        return pd.Index(np.array(sorted(row[0] for row in conn.exec_driver_sql(
+            "SELECT person_key FROM people").cursor.fetchall()), dtype=object)), None
     people = conn.exec_driver_sql("SELECT rowid, person_key FROM people").cursor.fetchall()
-    keys = np.array(sorted(r[1] for r in people), dtype=object)
-    return keys, _pids_by_rowid(people, pd.Index(keys))
+    index = pd.Index(np.array(sorted(r[1] for r in people), dtype=object))
+    return index, _pids_by_rowid(people, index)  # the index's hash table, built once
 
 
 def _sqlite_pids(raw: Any, index: pd.Index) -> np.ndarray:

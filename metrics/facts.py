@@ -156,8 +156,8 @@ def load_facts(
     """
     zone = settings.zone
     with engine.connect() as conn:
-        keys, to_pid = read_people(conn)
-        index = pd.Index(keys)
+        index, to_pid = read_people(conn)
+        keys = index.to_numpy()
         span = data_range(conn, zone)
         today = dt.datetime.now(zone).date()
         start = start or (span[0] if span else today)

@@ -370,8 +370,8 @@ def test_people_are_read_once_as_sorted_keys_and_a_rowid_map(engine: Engine) -> 
 
     _store(engine)
     with engine.connect() as conn:
-        keys, to_pid = read_people(conn)
-        assert keys.tolist() == ["a", "b", "c"]
+        index, to_pid = read_people(conn)
+        assert index.tolist() == ["a", "b", "c"]
         if engine.dialect.name != "sqlite":
             assert to_pid is None
             return
