@@ -58,6 +58,7 @@ class YammerExportSource:
     """Viva Engage Network Data Export: one ZIP file, or one API window per day from the cursor."""
 
     name = "yammer-export"
+    writer_checks_keys = True  # its person keys are written or checked through its Writer
 
     def __init__(
         self,

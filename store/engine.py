@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -51,7 +52,24 @@ def is_sqlite(engine: Engine | Connection) -> bool:
 
 
 @contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction that writes: commits on success, rolls back everything on any error."""
-    with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
-        yield conn
+def write_transaction(engine: Engine, foreign_keys: bool = True) -> Iterator[Connection]:
+    """A transaction that writes: commits on success, rolls back everything on any error.
+
+    `foreign_keys=False` turns SQLite's foreign-key checks off for this transaction only: for
+    a caller that checks the keys it writes itself (see `ingest.runner.Writer`)."""
+    with engine.execution_options(sqlite_begin="IMMEDIATE").connect() as conn:
+        # SQLite ignores this pragma inside a transaction: it is set before BEGIN, on the
+        # driver's connection, and set back before the connection returns to the pool
+        unchecked = not foreign_keys and is_sqlite(conn)
+        driver: Any = conn.connection.driver_connection
+        if unchecked:
+            driver.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            if unchecked:
+                try:
+                    driver.execute("PRAGMA foreign_keys=ON")
+                except Exception:  # noqa: BLE001 - never back to the pool unchecked: discarded
+                    conn.invalidate()

@@ -19,14 +19,18 @@ from sqlalchemy import delete, func, select, text
 import app
 from errors import BadInputError, IngestError
 from ingest import registry
+from ingest.progress import Progress
 from ingest.runner import (
     GC_THRESHOLD,
+    RunResult,
     Window,
     Writer,
     fewer_collections,
     read_cursor,
     run_source,
 )
+from store.engine import write_transaction
+from store.identity import Identity
 from store.locks import LockHeld
 from store.models import DailyActivity, IngestRun, IngestState, Lock, Person, RefreshQueue
 from tests.conftest import BACKENDS, TEST_HASH_KEY
@@ -422,3 +426,74 @@ def test_fewer_collections_raises_the_threshold_and_restores_it():
         seen.append(gc.get_threshold())  # the other thread's exit leaves ours raised
     assert seen == [raised, raised, raised]
     assert gc.get_threshold() == before
+
+
+class KeyCheckingSource(DaySource):
+    """A DaySource whose Writer checks person keys itself; `stray` facts name no person."""
+
+    writer_checks_keys = True
+
+    def __init__(self, stray: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.stray = stray
+        self.foreign_keys_seen: list[int] = []
+
+    def ingest(self, window: Window, writer: Writer) -> str | None:
+        if writer.conn.dialect.name == "sqlite":
+            self.foreign_keys_seen.append(writer.conn.exec_driver_sql(
+                "PRAGMA foreign_keys").scalar())
+        cursor = super().ingest(window, writer)
+        if self.stray:
+            writer.insert_facts(self.name, [D], ["nobody"], {"posts": [1]})
+        return cursor
+
+
+@BACKENDS
+def test_writer_that_checks_keys_runs_without_the_stores_checks(engine, settings):
+    source = KeyCheckingSource(days=2)
+    run_source(engine, settings, source)
+
+    sqlite = engine.dialect.name == "sqlite"
+    assert source.foreign_keys_seen == ([0, 0] if sqlite else [])
+    with engine.connect() as conn:  # every later transaction checks them again
+        if sqlite:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.scalar(select(func.count()).select_from(DailyActivity)) == 8
+
+
+@BACKENDS
+def test_writer_that_checks_keys_refuses_a_key_not_in_people(engine, settings):
+    source = KeyCheckingSource(days=1, stray=True)
+    refusal = (  # the Writer's check on SQLite; PostgreSQL's own, which stays on
+        r"1 person key\(s\) written but not in people, e.g. nobody… \(foreign key\)$"
+        if engine.dialect.name == "sqlite" else r"IntegrityError: .*ForeignKeyViolation"
+    )
+    with pytest.raises(IngestError, match=r"^fake day1: " + refusal):
+        run_source(engine, settings, source)
+    assert _snapshot(engine)["facts"] == []
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+@BACKENDS
+def test_key_checks_look_each_stored_key_up_once(engine, settings):
+    run_source(engine, settings, DaySource(days=1))  # people fake-1-0 … fake-1-3
+    lookups: list[str] = []
+    with write_transaction(engine) as conn:
+        writer = Writer(conn, settings, Identity(b"k", True), RunResult("s", "t", "running"),
+                        Progress("t"), checks_keys=True)
+        original = conn.scalars
+
+        def counted(statement, *args, **kwargs):
+            lookups.append(str(statement))
+            return original(statement, *args, **kwargs)
+
+        conn.scalars = counted  # type: ignore[method-assign]
+        writer.check_people(["fake-1-0", "fake-1-1", None, "fake-1-0"])
+        writer.check_people(["fake-1-1", "fake-1-0"])
+        writer.save_people([{"person_key": "new"}])
+        writer.check_people(["new", "fake-1-0"])
+        assert len(lookups) == 1
+        with pytest.raises(IngestError, match="^2 person key"):
+            writer.check_people(["fake-1-2", "ghost", "phantom"])
