@@ -30,7 +30,7 @@ from store.upsert import upsert
 
 SOURCE = "yammer_export"
 OFFSET_PROBE = dt.timedelta(hours=1)  # UTC offsets change at most once within this
-TALLY_ROWS = 500_000  # person-days a tally holds before it adds them to the store
+TALLY_ROWS = 1_000_000  # counted messages a tally holds before it adds them to the store
 COUNTED_COLUMNS = ("person_key", "sender_type", "message_type", "is_thread_starter", "created_at")
 
 
@@ -48,32 +48,31 @@ class MessageTally:
         self.conn = conn
         self.zone = zone
         self.limit = TALLY_ROWS if limit is None else limit
-        self.parts: list[pd.DataFrame] = []
+        # per counted message: local day number, person key, +1/-1 as a post, as a reply
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self.held = 0
 
     def add(self, messages: Mapping[str, Sequence[Any]], sign: int = 1) -> None:
         """Count (sign 1) or uncount (-1) messages given column by column (COUNTED_COLUMNS),
         counted as `rebuild_message_activity` counts them."""
-        frame = pd.DataFrame({c: messages[c] for c in COUNTED_COLUMNS})
-        sender, kind = frame["sender_type"], frame["message_type"]
+        keys = np.asarray(messages["person_key"], dtype=object)
+        sender = np.asarray(messages["sender_type"], dtype=object)
+        kind = np.asarray(messages["message_type"], dtype=object)
         counted = (
-            frame["person_key"].notna()
-            & (sender.isna() | (sender == "user"))
-            & (kind.isna() | (kind != "system"))
+            ~pd.isna(keys) & (pd.isna(sender) | (sender == "user")) & (kind != "system")
         )
-        frame = frame[counted]
-        if frame.empty:
+        if not counted.any():
             return
-        starts = frame["is_thread_starter"].astype(bool).to_numpy()
-        utc = pd.to_datetime(frame["created_at"]).dt.tz_localize("UTC")
-        part = pd.DataFrame({
-            "day": utc.dt.tz_convert(str(self.zone)).dt.tz_localize(None).dt.normalize(),
-            "person_key": frame["person_key"],
-            "posts": np.where(starts, sign, 0),
-            "replies": np.where(starts, 0, sign),
-        }).groupby(["day", "person_key"], sort=False).sum().reset_index()
-        self.parts.append(part)
-        self.held += len(part)
+        at = np.flatnonzero(counted)
+        created = pd.DatetimeIndex(messages["created_at"])[at]  # C parsing; numpy's is slow
+        local = created.tz_localize("UTC").tz_convert(str(self.zone))
+        days = local.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int32)
+        starts = np.asarray(messages["is_thread_starter"], dtype=bool)[at]
+        self.parts.append((
+            days, keys[at], np.where(starts, sign, 0).astype(np.int8),
+            np.where(starts, 0, sign).astype(np.int8),
+        ))
+        self.held += len(at)
         if self.held >= self.limit:
             self.flush()
 
@@ -82,20 +81,32 @@ class MessageTally:
         Returns the person-days changed."""
         if not self.parts:
             return 0
-        total = pd.concat(self.parts).groupby(["day", "person_key"]).sum().reset_index()
+        day_numbers, keys, posts, replies = (
+            np.concatenate(c) for c in zip(*self.parts, strict=True)
+        )
         self.parts, self.held = [], 0
-        total = total[(total["posts"] != 0) | (total["replies"] != 0)]
-        if total.empty:
+        # one integer per person-day, ordered as (day, key): the fact table's key order, which
+        # insert_facts wants (its sort of an ordered input is one pass)
+        codes, distinct = pd.factorize(keys, sort=True)
+        width = max(len(distinct), 1)
+        pair = day_numbers.astype(np.int64) * width + codes
+        groups, inverse = np.unique(pair, return_inverse=True)
+        totals = {
+            "posts": np.bincount(inverse, posts, len(groups)).round().astype(np.int64),
+            "replies": np.bincount(inverse, replies, len(groups)).round().astype(np.int64),
+        }
+        changed = (totals["posts"] != 0) | (totals["replies"] != 0)
+        if not changed.any():
             return 0
-        codes, stamps = pd.factorize(total["day"])
-        dates = np.asarray(pd.DatetimeIndex(stamps).date, dtype=object)
-        days = dates[codes].tolist()
-        counts = {"posts": total["posts"].to_numpy(), "replies": total["replies"].to_numpy()}
-        insert_facts(self.conn, SOURCE, days, total["person_key"].tolist(), counts, add=True)
+        groups = groups[changed]
+        counts = {c: values[changed] for c, values in totals.items()}
+        day_of = (groups // width).astype("datetime64[D]")
+        days = day_of.astype(object).tolist()
+        insert_facts(self.conn, SOURCE, days, distinct[groups % width].tolist(), counts, add=True)
         if (counts["posts"] < 0).any() or (counts["replies"] < 0).any():
             self.conn.execute(delete(DailyActivity).where(
                 DailyActivity.source == SOURCE,
-                DailyActivity.day.between(min(dates), max(dates)),
+                DailyActivity.day.between(min(days), max(days)),
                 DailyActivity.posts == 0, DailyActivity.replies == 0,
                 DailyActivity.reactions == 0, DailyActivity.reads == 0,
             ))
