@@ -63,10 +63,10 @@ def read_export(path: Path, handlers: Mapping[str, Handler]) -> list[str]:
     label = path.name
     with open_export(path) as archive:
         members = [i for i in archive.infolist() if not i.is_dir()]
-        skipped = sorted({_base(i.filename) for i in members} - set(handlers))
+        skipped = sorted({base_name(i.filename) for i in members} - set(handlers))
         for name in skipped:
             log.info("%s: %s is not ingested; skipped", label, name)
-        wanted = [(n, i) for n in handlers for i in members if _base(i.filename) == n]
+        wanted = [(n, i) for n in handlers for i in members if base_name(i.filename) == n]
         if not wanted:
             raise BadInputError(
                 f"{label}: none of {', '.join(handlers)} in the ZIP; not a network data export?"
@@ -81,5 +81,6 @@ def read_export(path: Path, handlers: Mapping[str, Handler]) -> list[str]:
     return skipped
 
 
-def _base(name: str) -> str:
+def base_name(name: str) -> str:
+    """An entry's file name without its folders (either slash)."""
     return PurePosixPath(name.replace("\\", "/")).name

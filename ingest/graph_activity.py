@@ -8,7 +8,7 @@ import itertools
 import logging
 import re
 import tempfile
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 from urllib.parse import urljoin
@@ -22,7 +22,7 @@ from errors import BadInputError, RetriableSourceError
 from ingest.csvfile import decode_stream, read_rows
 from ingest.graph_auth import fetch_graph_token
 from ingest.http import download, fetch, make_session
-from ingest.read_ahead import can_read_ahead, read_ahead
+from ingest.read_ahead import ReadAhead, can_read_ahead, read_ahead
 from ingest.runner import Window, Writer
 from settings import Settings
 from store.fact_insert import Counts
@@ -186,7 +186,7 @@ class ReportsAhead:
         self.files = files
         self.with_names = with_names
         self.keys = keys
-        self._parsed: Generator[tuple[Path, Parsed], None, None] | None = None
+        self._parsed: ReadAhead[tuple[Path, Parsed]] | None = None
         self._identity: Identity | None = None
 
     def take(self, path: Path, identity: Identity) -> Parsed:

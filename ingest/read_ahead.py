@@ -6,8 +6,8 @@ import multiprocessing
 import pickle
 import queue
 import threading
-from collections.abc import Callable, Generator, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 from errors import IngestError
 
@@ -23,29 +23,52 @@ def can_read_ahead() -> bool:
     return threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
 
 
-def read_ahead(produce: Callable[..., Iterator[T]], *args: Any) -> Generator[T, None, None]:
-    """`produce(*args)`'s items, produced meanwhile by a forked child process; its exceptions
-    are raised here. Only where `can_read_ahead()`."""
-    # fork, not spawn or forkserver: the child has every module already and starts in
-    # milliseconds, and nothing of the caller's __main__ is run again
-    context = multiprocessing.get_context("fork")
-    pipe: Any = context.Queue(AHEAD)
-    child = context.Process(target=_produce, args=(pipe, produce, args), daemon=True)
-    child.start()
-    try:
-        while True:
-            kind, value = _next(pipe, child)
-            if kind == "item":
-                yield value
-            elif kind == "error":
-                raise value
-            else:
-                return
-    finally:
-        if child.is_alive():
-            child.terminate()
-        child.join()
-        pipe.close()
+def read_ahead(produce: Callable[..., Iterator[T]], *args: Any) -> ReadAhead[T]:
+    """`produce(*args)`'s items, produced meanwhile by a child process forked now; its
+    exceptions are raised here. Only where `can_read_ahead()`."""
+    return ReadAhead(produce, args)
+
+
+class ReadAhead(Generic[T]):
+    """The items a forked child produces, in order; `close()` stops the child at once."""
+
+    def __init__(self, produce: Callable[..., Iterator[T]], args: tuple[Any, ...]):
+        # fork, not spawn or forkserver: the child has every module already and starts in
+        # milliseconds, and nothing of the caller's __main__ is run again
+        context = multiprocessing.get_context("fork")
+        self._pipe: Any = context.Queue(AHEAD)
+        self._child = context.Process(target=_produce, args=(self._pipe, produce, args),
+                                      daemon=True)
+        self._child.start()
+        self._open = True
+
+    def __iter__(self) -> ReadAhead[T]:
+        return self
+
+    def __next__(self) -> T:
+        if not self._open:
+            raise StopIteration
+        try:
+            kind, value = _next(self._pipe, self._child)
+        except BaseException:
+            self.close()
+            raise
+        if kind == "item":
+            return value  # type: ignore[no-any-return]
+        self.close()
+        if kind == "error":
+            raise value
+        raise StopIteration
+
+    def close(self) -> None:
+        """Stop the child (if still running) and release the pipe; idempotent."""
+        if not self._open:
+            return
+        self._open = False
+        if self._child.is_alive():
+            self._child.terminate()
+        self._child.join()
+        self._pipe.close()
 
 
 def _next(pipe: Any, child: Any) -> tuple[str, Any]:

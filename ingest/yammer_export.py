@@ -19,8 +19,8 @@ from sqlalchemy import Table, func, select, update
 from errors import FatalSourceError, SkippableRecord, UptakeError
 from ingest import yammer_csv as ycsv
 from ingest.csvfile import decode_stream, read_rows
-from ingest.export_zip import read_export
-from ingest.read_ahead import can_read_ahead, read_ahead
+from ingest.export_zip import ZIP_ERRORS, base_name, read_export
+from ingest.read_ahead import ReadAhead, can_read_ahead, read_ahead
 from ingest.runner import Window, Writer
 from settings import Settings
 from store.erase import retention_cutoff
@@ -152,6 +152,7 @@ class ExportLoad:
             None if retention is None else retention_cutoff(writer.settings, retention, _utcnow())
         )
         self.users_from: dt.date | None = None
+        self.ahead: tuple[str, ReadAhead[Any]] | None = None  # (member, its reader) started early
         self.counted = False  # message facts were counted (in self.zone) by this load
         self.path: Path | None = None
         self.dialect = self.conn.dialect.name
@@ -165,14 +166,21 @@ class ExportLoad:
     def run(self, path: Path) -> None:
         """Read the ZIP (Users, Groups, then Messages), then derive daily activity."""
         self.path = path
-        read_export(
-            path,
-            {
-                "Users.csv": self.save_users,
-                "Groups.csv": self.save_groups,
-                "Messages.csv": self.save_messages,
-            },
-        )
+        # A large Messages.csv starts parsing in its reader process while this one checks the
+        # ZIP (every CRC) and writes Users and Groups; its batches are taken only after that.
+        self.ahead = _messages_ahead(path)
+        try:
+            read_export(
+                path,
+                {
+                    "Users.csv": self.save_users,
+                    "Groups.csv": self.save_groups,
+                    "Messages.csv": self.save_messages,
+                },
+            )
+        finally:
+            if self.ahead is not None:
+                self.ahead[1].close()
         self.finish()
 
     def save_users(self, name: str, raw: IO[bytes], _: zipfile.ZipInfo) -> None:
@@ -194,7 +202,10 @@ class ExportLoad:
 
         A large file is parsed a batch ahead by a reader process while this one writes."""
         large = member.file_size >= AHEAD_BYTES
-        if self.path is not None and large and can_read_ahead():
+        batches: Iterator[tuple[ycsv.MessageBatch, list[tuple[int, str]], int]]
+        if self.ahead is not None and self.ahead[0] == member.filename:
+            batches = self.ahead[1]
+        elif self.path is not None and large and can_read_ahead():
             batches = read_ahead(parsed_member, str(self.path), member.filename, name)
         else:
             batches = parsed_messages(name, raw)
@@ -426,6 +437,23 @@ class ExportLoad:
 
     def _local_day(self, utc: dt.datetime) -> dt.date:
         return utc.replace(tzinfo=dt.UTC).astimezone(self.zone).date()
+
+
+def _messages_ahead(path: Path) -> tuple[str, ReadAhead[Any]] | None:
+    """The ZIP's one large Messages.csv and a reader already parsing it, or None (no such
+    member, no reader possible, or a ZIP that `read_export` will refuse with its reason)."""
+    if not can_read_ahead():
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            found = [i for i in archive.infolist()
+                     if not i.is_dir() and base_name(i.filename) == "Messages.csv"]
+    except (*ZIP_ERRORS, OSError):
+        return None
+    if len(found) != 1 or found[0].file_size < AHEAD_BYTES:
+        return None
+    member = found[0].filename
+    return member, read_ahead(parsed_member, str(path), member, f"{path.name}/{member}")
 
 
 def parsed_messages(

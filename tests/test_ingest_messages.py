@@ -242,3 +242,54 @@ def test_a_failed_write_stops_the_reader_at_once(engine, settings, tmp_path, mon
     with pytest.raises(IngestError, match="disk full"):
         _ingest(engine, settings, _zip(tmp_path, "m.zip", CASES["regular"]))
     assert left == [[True]]
+
+
+@BACKENDS
+def test_a_large_messages_file_starts_parsing_while_the_zip_is_checked(
+    engine, settings, tmp_path, monkeypatch
+):
+    """The reader is forked before the ZIP's CRCs are checked; its batches are taken after."""
+    events: list[str] = []
+    check = yammer_export.read_export
+
+    def reader(*args):
+        events.append("reader started")
+        return read_ahead(*args)
+
+    def read_export(path, handlers):
+        events.append("zip checked")
+        return check(path, handlers)
+
+    monkeypatch.setattr(yammer_export, "AHEAD_BYTES", 0)
+    monkeypatch.setattr(yammer_export, "can_read_ahead", lambda: True)
+    monkeypatch.setattr(yammer_export, "read_ahead", reader)
+    monkeypatch.setattr(yammer_export, "read_export", read_export)
+    status, read, *_ = _ingest(engine, settings, _zip(tmp_path, "m.zip", CASES["regular"]))
+    assert (status, read) == ("success", 2 + len(REGULAR))
+    assert events == ["reader started", "zip checked"]
+
+
+@BACKENDS
+def test_a_corrupt_zip_stops_the_early_reader_and_writes_nothing(
+    engine, settings, tmp_path, monkeypatch
+):
+    """The ZIP check's own error, whatever the reader met meanwhile."""
+    from tests.test_yammer_export import _corrupt_middle
+
+    readers = []
+
+    def reader(*args):
+        readers.append(read_ahead(*args))
+        return readers[-1]
+
+    monkeypatch.setattr(yammer_export, "AHEAD_BYTES", 0)
+    monkeypatch.setattr(yammer_export, "can_read_ahead", lambda: True)
+    monkeypatch.setattr(yammer_export, "read_ahead", reader)
+    path = _zip(tmp_path, "m.zip", CASES["regular"])
+    _corrupt_middle(path)
+    with pytest.raises(IngestError, match=r"^yammer-export .*m\.zip: m\.zip: corrupt ZIP "):
+        _ingest(engine, settings, path)
+    assert len(readers) == 1 and not readers[0]._child.is_alive()  # stopped, not left running
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Message)) == 0
+        assert conn.scalar(select(func.count()).select_from(Account)) == 0
