@@ -30,7 +30,7 @@ from store.upsert import upsert
 
 SOURCE = "yammer_export"
 OFFSET_PROBE = dt.timedelta(hours=1)  # UTC offsets change at most once within this
-TALLY_ROWS = 1_000_000  # counted messages a tally holds before it adds them to the store
+TALLY_ROWS = 400_000  # counted messages a tally holds before it adds them to the store
 COUNTED_COLUMNS = ("person_key", "sender_type", "message_type", "is_thread_starter", "created_at")
 
 
