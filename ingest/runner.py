@@ -18,6 +18,7 @@ from ingest.progress import Progress
 from settings import Settings
 from store.engine import is_sqlite, write_transaction
 from store.fact_insert import Counts, insert_facts
+from store.id_lists import among_ids, ids_param
 from store.identity import Identity
 from store.locks import hold_lock, renew
 from store.models import DailyActivity, Erasure, IngestRun, IngestState, Person, RefreshQueue
@@ -30,7 +31,6 @@ _gc_default: list[int] = []
 _raised = 0  # windows running with the raised threshold
 PEOPLE = cast(Table, Person.__table__)
 FACTS = cast(Table, DailyActivity.__table__)
-LOOKUP = 5_000  # keys per IN (…) lookup
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,10 @@ class RunResult:
 
 
 class Source(Protocol):
-    """An ingester: says which windows are due and ingests one window through a Writer."""
+    """An ingester: says which windows are due and ingests one window through a Writer.
+
+    One that sets `writer_checks_keys = True` writes every person key through its Writer, which
+    checks them itself: its runs on SQLite skip the store's per-row foreign-key checks."""
 
     name: str
 
@@ -92,7 +95,7 @@ class Writer:
         self.checks_keys = checks_keys
         self.erased: set[str] = set(conn.scalars(select(Erasure.person_key)))
         self._people: set[str] = set()
-        self._present: set[str] = set()  # person keys known to be in `people` (checks_keys)
+        self._present: set[str] = set()  # person keys known to be in `people`
         self.touched: list[tuple[dt.date, dt.date | None]] = []
         self.committed: list[Callable[[], None]] = []
 
@@ -198,20 +201,24 @@ class Writer:
             return
         new = set(keys) - self._present
         new.discard(None)
-        if not new:
-            return
-        wanted = sorted(cast(set[str], new))
-        for start in range(0, len(wanted), LOOKUP):
-            part = wanted[start:start + LOOKUP]
-            self._present.update(
-                self.conn.scalars(select(Person.person_key).where(Person.person_key.in_(part)))
-            )
-        missing = new - self._present
+        missing = new - self.stored_people(cast(set[str], new))
         if missing:
             raise IngestError(
                 f"{len(missing)} person key(s) written but not in people, e.g. "
                 f"{str(min(missing, key=str))[:12]}… (foreign key)"
             )
+
+    def stored_people(self, keys: Iterable[str]) -> set[str]:
+        """Those of `keys` in `people` (this run's own included); each key is looked up once."""
+        wanted = set(keys)
+        unknown = sorted(wanted - self._present)
+        if unknown:
+            dialect = self.conn.dialect.name
+            self._present.update(self.conn.scalars(
+                select(Person.person_key).where(among_ids(PEOPLE.c.person_key, dialect)),
+                {"ids": ids_param(unknown, dialect)},
+            ))
+        return wanted & self._present
 
     def _check_people(self, table: Table, keys: Iterable[str | None]) -> None:
         if self.checks_keys and "person_key" in table.c and table.c.person_key.foreign_keys:

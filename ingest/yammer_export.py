@@ -33,7 +33,7 @@ from store.message_activity import (
     rebuild_message_activity,
 )
 from store.message_activity import SOURCE as EXPORT_ACTIVITY
-from store.models import Account, DailyActivity, Group, Message, Person
+from store.models import Account, DailyActivity, Group, Message
 
 CHUNK = 20_000
 LOOKUP = 5_000
@@ -357,10 +357,10 @@ class ExportLoad:
         now = _utcnow()
         accounts = [{**account, "updated_at": now} for account, _ in latest.values()]
         before = self._stored_accounts(list(latest))
-        known_people = self._known_people(
-            [a["person_key"] for a in accounts
-             if a["account_id"] not in before or not before[a["account_id"]]["has_user_record"]]
-        )
+        known_people = sorted(self.writer.stored_people(
+            a["person_key"] for a in accounts
+            if a["account_id"] not in before or not before[a["account_id"]]["has_user_record"]
+        ))
         first_active = self._first_active_days(known_people)
         for account in accounts:
             old = before.get(account["account_id"])
@@ -384,12 +384,6 @@ class ExportLoad:
             )
             stored.update({r.account_id: dict(r._mapping) for r in rows})
         return stored
-
-    def _known_people(self, keys: list[str]) -> list[str]:
-        known: list[str] = []
-        for part in _batches(sorted(set(keys)), LOOKUP):
-            known += self.conn.scalars(select(Person.person_key).where(Person.person_key.in_(part)))
-        return known
 
     def _first_active_days(self, keys: list[str]) -> dict[str, dt.date]:
         """First activity day of people who may have been members by activity until now."""
