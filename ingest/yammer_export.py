@@ -19,7 +19,7 @@ from sqlalchemy import Table, func, select, update
 from errors import FatalSourceError, SkippableRecord, UptakeError
 from ingest import yammer_csv as ycsv
 from ingest.csvfile import decode_stream, read_rows
-from ingest.export_zip import ZIP_ERRORS, base_name, read_export
+from ingest.export_zip import ZIP_ERRORS, base_name, read_export, verify_member, verify_rest
 from ingest.read_ahead import ReadAhead, can_read_ahead, read_ahead
 from ingest.runner import Window, Writer
 from settings import Settings
@@ -167,7 +167,9 @@ class ExportLoad:
         """Read the ZIP (Users, Groups, then Messages), then derive daily activity."""
         self.path = path
         # A large Messages.csv starts parsing in its reader process while this one checks the
-        # ZIP (every CRC) and writes Users and Groups; its batches are taken only after that.
+        # ZIP and writes Users and Groups; its batches are taken only after that. Its CRC is
+        # checked by that reader, which reads it whole anyway, not here before: a mismatch
+        # fails the run before it commits, so nothing of it is kept either way.
         self.ahead = _messages_ahead(path)
         try:
             read_export(
@@ -177,6 +179,7 @@ class ExportLoad:
                     "Groups.csv": self.save_groups,
                     "Messages.csv": self.save_messages,
                 },
+                streamed=() if self.ahead is None else (self.ahead[0],),
             )
         finally:
             if self.ahead is not None:
@@ -462,10 +465,18 @@ def parsed_messages(
 def parsed_member(
     path: str, member: str, name: str
 ) -> Parsed:
-    """`parsed_messages` of one ZIP member, opened here (in a reader process)."""
-    # small batches first: the writer waits only for the first
+    """`parsed_messages` of one ZIP member, opened here (in a reader process), read to its end
+    so that its CRC is checked; a corrupt member fails as such, whatever the parser met."""
     with zipfile.ZipFile(path) as archive, archive.open(member) as raw:
-        yield from parsed_messages(name, raw, AHEAD_FIRST)
+        try:
+            # small batches first: the writer waits only for the first
+            yield from parsed_messages(name, raw, AHEAD_FIRST)
+            verify_rest(raw)
+        except ZIP_ERRORS:
+            raise
+        except Exception:
+            verify_member(archive, member)
+            raise
 
 
 def message_columns(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import struct
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -248,7 +250,7 @@ def test_a_failed_write_stops_the_reader_at_once(engine, settings, tmp_path, mon
 def test_a_large_messages_file_starts_parsing_while_the_zip_is_checked(
     engine, settings, tmp_path, monkeypatch
 ):
-    """The reader is forked before the ZIP's CRCs are checked; its batches are taken after."""
+    """The reader is forked before the ZIP is checked; its batches are taken after."""
     events: list[str] = []
     check = yammer_export.read_export
 
@@ -256,9 +258,9 @@ def test_a_large_messages_file_starts_parsing_while_the_zip_is_checked(
         events.append("reader started")
         return read_ahead(*args)
 
-    def read_export(path, handlers):
-        events.append("zip checked")
-        return check(path, handlers)
+    def read_export(path, handlers, streamed=()):
+        events.append(f"zip checked but {', '.join(streamed)}")
+        return check(path, handlers, streamed)
 
     monkeypatch.setattr(yammer_export, "AHEAD_BYTES", 0)
     monkeypatch.setattr(yammer_export, "can_read_ahead", lambda: True)
@@ -266,14 +268,14 @@ def test_a_large_messages_file_starts_parsing_while_the_zip_is_checked(
     monkeypatch.setattr(yammer_export, "read_export", read_export)
     status, read, *_ = _ingest(engine, settings, _zip(tmp_path, "m.zip", CASES["regular"]))
     assert (status, read) == ("success", 2 + len(REGULAR))
-    assert events == ["reader started", "zip checked"]
+    assert events == ["reader started", "zip checked but Messages.csv"]  # the reader checks it
 
 
 @BACKENDS
 def test_a_corrupt_zip_stops_the_early_reader_and_writes_nothing(
     engine, settings, tmp_path, monkeypatch
 ):
-    """The ZIP check's own error, whatever the reader met meanwhile."""
+    """A Messages.csv read ahead is checked by its reader: its damage is the run's error."""
     from tests.test_yammer_export import _corrupt_middle
 
     readers = []
@@ -287,9 +289,67 @@ def test_a_corrupt_zip_stops_the_early_reader_and_writes_nothing(
     monkeypatch.setattr(yammer_export, "read_ahead", reader)
     path = _zip(tmp_path, "m.zip", CASES["regular"])
     _corrupt_middle(path)
-    with pytest.raises(IngestError, match=r"^yammer-export .*m\.zip: m\.zip: corrupt ZIP "):
+    with pytest.raises(
+        IngestError, match=r"^yammer-export .*m\.zip: m\.zip/Messages\.csv: corrupt ZIP entry "
+    ):
         _ingest(engine, settings, path)
     assert len(readers) == 1 and not readers[0]._child.is_alive()  # stopped, not left running
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Message)) == 0
         assert conn.scalar(select(func.count()).select_from(Account)) == 0
+
+
+@BACKENDS
+@pytest.mark.parametrize("ahead", [True, False])
+def test_a_wrong_messages_crc_fails_the_run_and_keeps_nothing(
+    engine, settings, tmp_path, monkeypatch, ahead
+):
+    """Intact data under a wrong CRC. Read ahead, the mismatch shows only at the file's end,
+    after the first batches were written, and the run still keeps none of them (nor the
+    users); read here, the check up front refuses the ZIP before any row."""
+    monkeypatch.setattr(yammer_export, "AHEAD_BYTES", 0)
+    monkeypatch.setattr(yammer_export, "can_read_ahead", lambda: ahead)
+    written = []
+    save = yammer_export.ExportLoad._save_messages
+
+    def counting(self, columns):
+        written.append(len(columns["message_id"]))
+        return save(self, columns)
+
+    monkeypatch.setattr(yammer_export.ExportLoad, "_save_messages", counting)
+    many = [message(f"30000000{n:08d}", f"30000000{n:08d}", ANA, _at(9)) for n in range(4_000)]
+    path = _zip(tmp_path, "m.zip", _messages_csv(*many))  # 2,500 records a first batch
+    _wrong_crc(path, "Messages.csv")
+    member = r"m\.zip/Messages\.csv: corrupt ZIP entry \(Bad CRC-32" if ahead else (
+        r"m\.zip: corrupt ZIP entry 'Messages\.csv' \(CRC mismatch\)")
+    with pytest.raises(IngestError, match=rf"^yammer-export .*m\.zip: {member}"):
+        _ingest(engine, settings, path)
+    assert (sum(written) > 0) == ahead  # written, then rolled back
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Message)) == 0
+        assert conn.scalar(select(func.count()).select_from(Account)) == 0
+
+
+@BACKENDS
+def test_a_corrupt_member_read_ahead_fails_as_corrupt_whatever_the_parser_met(
+    engine, settings, tmp_path, monkeypatch
+):
+    """Damage can also garble what the parser reads (here the header): the reason given is
+    the damage, not a missing column."""
+    monkeypatch.setattr(yammer_export, "AHEAD_BYTES", 0)
+    monkeypatch.setattr(yammer_export, "can_read_ahead", lambda: True)
+    garbled = b"identifier,thread\n" + b"1,1\n" * 600_000  # > 1 MiB: the header is read first
+    path = _zip(tmp_path, "m.zip", garbled)
+    _wrong_crc(path, "Messages.csv")
+    with pytest.raises(IngestError, match=r"Messages\.csv: corrupt ZIP entry \(Bad CRC-32"):
+        _ingest(engine, settings, path)
+
+
+def _wrong_crc(path: Path, member: str) -> None:
+    """Flip the stored CRC-32 of `member` (local header and central directory), data intact."""
+    with zipfile.ZipFile(path) as archive:
+        crc = archive.getinfo(member).CRC
+    stored = struct.pack("<I", crc)
+    data = path.read_bytes()
+    assert data.count(stored) == 2
+    path.write_bytes(data.replace(stored, struct.pack("<I", crc ^ 1)))
