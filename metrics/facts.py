@@ -598,9 +598,12 @@ def _load_messages(
     frame = pd.concat(parts, ignore_index=True)
     # thread ids as stored (text), also when read as numbers
     missing = sorted(_unstarted(frame["thread_id"], frame["is_starter"].to_numpy(dtype=bool)))
+    platforms = message_platforms(conn) if missing else []
     for chunk in range(0, len(missing), 500):
+        # a starter's id is its thread's: found by the key (platform, message_id)
         older = _message_frame(conn.execute(_MESSAGES.where(
-            Message.is_thread_starter.is_(True), Message.thread_id.in_(missing[chunk:chunk + 500])
+            Message.platform.in_(platforms), Message.message_id.in_(missing[chunk:chunk + 500]),
+            Message.is_thread_starter.is_(True),
         )).all(), index, zone)
         if len(older):
             frame = pd.concat([older, frame], ignore_index=True)
@@ -635,6 +638,17 @@ _MESSAGES = select(
     or_(Message.sender_type.is_(None), Message.sender_type == "user"),
     or_(Message.message_type.is_(None), Message.message_type != "system"),
 )
+
+
+def message_platforms(conn: Connection) -> list[str]:
+    """The platforms of the stored messages, one key seek each (not a scan of millions)."""
+    found: list[str] = []
+    while (after := conn.scalar(
+        select(func.min(Message.platform)).where(Message.platform > found[-1])
+        if found else select(func.min(Message.platform))
+    )) is not None:
+        found.append(after)
+    return found
 
 
 def _no_messages() -> pd.DataFrame:

@@ -113,7 +113,8 @@ class Message(Base):
     __tablename__ = "messages"
     platform: Mapped[str] = mapped_column(String(32), primary_key=True)
     message_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    thread_id: Mapped[str] = mapped_column(ID, index=True)
+    # no index on thread_id: a starter's message_id is its thread's, so the key finds it
+    thread_id: Mapped[str] = mapped_column(ID)
     replied_to_id: Mapped[str | None] = mapped_column(ID)
     group_id: Mapped[str | None] = mapped_column(ID)
     sender_account_id: Mapped[str | None] = mapped_column(ID)

@@ -146,6 +146,24 @@ def test_a_failed_postgresql_read_raises_in_the_caller(
         _read(engine, (-1, 0))
 
 
+@BACKENDS
+def test_message_platforms_are_found_by_key_seeks(engine: Engine) -> None:
+    from sqlalchemy import select
+
+    from metrics.facts import message_platforms
+    from store.models import Message
+
+    with engine.connect() as conn:
+        assert message_platforms(conn) == []
+    _messages_store(engine, ("17", "32"))
+    with write_transaction(engine) as conn:
+        starter = conn.execute(select(Message.__table__).where(Message.message_id == "17")).one()
+        conn.execute(Message.__table__.insert(), [
+            {**starter._asdict(), "platform": platform} for platform in ("slack", "teams")])
+    with engine.connect() as conn:
+        assert message_platforms(conn) == ["slack", "teams", "yammer"]
+
+
 def _messages_store(engine: Engine, thread_ids: tuple[str, str]) -> None:
     from store.models import Message
 
