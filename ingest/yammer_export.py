@@ -38,7 +38,7 @@ from store.models import Account, DailyActivity, Group, Message
 CHUNK = 20_000
 LOOKUP = 5_000
 AHEAD_BYTES = 8 << 20  # a Messages.csv this large (uncompressed) is parsed by a reader process
-AHEAD_FIRST = 2_500  # records in a reader's first batch (then twice as many, up to CHUNK)
+AHEAD_FIRST = 500  # records in a reader's first batch (then twice as many, up to CHUNK)
 REBUILD_SPAN_DAYS = 14
 ACTIVITY_SOURCES = (EXPORT_ACTIVITY, "graph_yammer_activity")
 PERMISSION = "a verified admin's token (Yammer access_as_user via an Entra app)"

@@ -318,7 +318,7 @@ def test_a_wrong_messages_crc_fails_the_run_and_keeps_nothing(
 
     monkeypatch.setattr(yammer_export.ExportLoad, "_save_messages", counting)
     many = [message(f"30000000{n:08d}", f"30000000{n:08d}", ANA, _at(9)) for n in range(4_000)]
-    path = _zip(tmp_path, "m.zip", _messages_csv(*many))  # 2,500 records a first batch
+    path = _zip(tmp_path, "m.zip", _messages_csv(*many))  # first batches: 500, 1,000 …
     _wrong_crc(path, "Messages.csv")
     member = r"m\.zip/Messages\.csv: corrupt ZIP entry \(Bad CRC-32" if ahead else (
         r"m\.zip: corrupt ZIP entry 'Messages\.csv' \(CRC mismatch\)")
