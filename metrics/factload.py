@@ -12,7 +12,7 @@ import datetime as dt
 import itertools
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -492,18 +492,25 @@ def rows_frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
 
 
 def bulk_insert(
-    conn: Connection, table: str, columns: list[str], rows: list[tuple[Any, ...]]
+    conn: Connection,
+    table: str,
+    columns: Mapping[str, Sequence[Any]],
+    dates: Collection[str] = (),
 ) -> None:
-    """Append plain tuples to `table`: COPY on PostgreSQL, executemany on SQLite."""
-    if not rows:
+    """Append rows given column by column (equal lengths) to `table`: COPY on PostgreSQL,
+    executemany on SQLite, where the `dates` columns (datetime.date values) are written as
+    SQLAlchemy writes a Date there: ISO text."""
+    if not columns or not len(next(iter(columns.values()))):
         return
     raw = conn.connection.driver_connection
     assert raw is not None
     names = ", ".join(columns)
     if conn.dialect.name == "postgresql":
         with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-            for row in rows:
+            for row in zip(*columns.values(), strict=True):
                 copy.write_row(row)
         return
+    cells = [[None if d is None else d.isoformat() for d in values] if name in dates else values
+             for name, values in columns.items()]
     marks = ", ".join("?" for _ in columns)
-    raw.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+    raw.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", zip(*cells, strict=True))

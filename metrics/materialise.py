@@ -131,9 +131,8 @@ def save_views(
                 AggResult.metric == name, AggResult.grain == grain,
                 (AggResult.period >= first) | (AggResult.period == SHAPE_DAY),
             ))
-    if conn.dialect.name != "postgresql":
-        rows = [(*r[:3], r[3].isoformat(), *r[4:]) for r in rows]
-    bulk_insert(conn, "agg_results", COLUMNS, rows)
+    columns = dict(zip(COLUMNS, zip(*rows, strict=True), strict=True)) if rows else {}
+    bulk_insert(conn, "agg_results", columns, dates=("period",))
 
 
 def read_view(

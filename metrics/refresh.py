@@ -235,13 +235,12 @@ def _insert(conn: Connection, dimension: str, frame: pd.DataFrame) -> None:
     for at in range(0, len(frame), INSERT_CHUNK):
         part = frame.iloc[at:at + INSERT_CHUNK]
         days = pd.to_datetime(part["day"]).dt.date.tolist()
-        if conn.dialect.name != "postgresql":
-            days = [d.isoformat() for d in days]
         subs = part["sub"].astype(str).tolist() if "sub" in part.columns else [""] * len(part)
-        values = [part[c].to_numpy(dtype=np.int64).tolist() for c in STORED]
-        rows = list(zip([dimension] * len(part), days, part["group"].astype(str).tolist(), subs,
-                        *values, strict=True))
-        bulk_insert(conn, "agg_engagement", ["dimension", "day", "grp", "sub", *STORED], rows)
+        values = {c: part[c].to_numpy(dtype=np.int64).tolist() for c in STORED}
+        bulk_insert(conn, "agg_engagement", {
+            "dimension": [dimension] * len(part), "day": days,
+            "grp": part["group"].astype(str).tolist(), "sub": subs, **values,
+        }, dates=("day",))
 
 
 def _state(conn: Connection) -> Any:
@@ -314,7 +313,6 @@ def _save_first_activity(conn: Connection, facts: Facts, since: dt.date | None) 
     else:
         conn.execute(delete(AggFirstActivity))
     days = [from_day_number(d) for d in firsts["first"].tolist()]
-    rows = list(zip(facts.person_keys[firsts["pid"].to_numpy()].tolist(),
-                    days if conn.dialect.name == "postgresql" else [d.isoformat() for d in days],
-                    strict=True))
-    bulk_insert(conn, "agg_first_activity", ["person_key", "first_day"], rows)
+    keys = facts.person_keys[firsts["pid"].to_numpy()].tolist()
+    bulk_insert(conn, "agg_first_activity", {"person_key": keys, "first_day": days},
+                dates=("first_day",))

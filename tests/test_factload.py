@@ -422,3 +422,28 @@ def test_a_packed_querys_lead_is_sent_once_and_put_in_every_row():
     assert keyed.tolist() == [[5, 20_000, 1], [0, 20_000, 2]]
     assert plain.tolist() == [[-3, 1, 2], [-3, 2, 4]]
     assert empty.shape == (0, 3)
+
+
+@BACKENDS
+def test_bulk_insert_writes_dates_as_the_store_reads_them(engine: Engine) -> None:
+    from sqlalchemy import select
+
+    from metrics.factload import bulk_insert
+    from store.aggregates import AggFirstActivity
+
+    days = [dt.date(2026, 3, 2), dt.date(1999, 12, 31)]
+    with write_transaction(engine) as conn:
+        conn.execute(Person.__table__.insert(), [
+            {"person_key": key, "matched": True, "created_at": dt.datetime(2026, 3, 1)}
+            for key in ("a", "b")])
+        bulk_insert(conn, "agg_first_activity", {}, dates=("first_day",))  # nothing: no error
+        bulk_insert(conn, "agg_first_activity", {"person_key": ["a", "b"], "first_day": days},
+                    dates=("first_day",))
+    with engine.connect() as conn:
+        stored = conn.execute(select(AggFirstActivity.person_key, AggFirstActivity.first_day)
+                              .order_by(AggFirstActivity.person_key)).all()
+        # compared as dates by the store, as any reader of the column does
+        later = conn.scalar(select(AggFirstActivity.person_key)
+                            .where(AggFirstActivity.first_day > dt.date(2000, 1, 1)))
+    assert [tuple(row) for row in stored] == [("a", days[0]), ("b", days[1])]
+    assert later == "a"
