@@ -148,7 +148,9 @@ def test_a_failed_postgresql_read_raises_in_the_caller(
 
 @BACKENDS
 def test_message_platforms_are_found_by_key_seeks(engine: Engine) -> None:
-    from sqlalchemy import select
+    """Each stored platform once, in order; on SQLite through the key's index (no scan), as is
+    the lookup of an earlier thread starter that uses them."""
+    from sqlalchemy import func, select
 
     from metrics.facts import message_platforms
     from store.models import Message
@@ -162,6 +164,17 @@ def test_message_platforms_are_found_by_key_seeks(engine: Engine) -> None:
             {**starter._asdict(), "platform": platform} for platform in ("slack", "teams")])
     with engine.connect() as conn:
         assert message_platforms(conn) == ["slack", "teams", "yammer"]
+        if engine.dialect.name == "sqlite":
+            queries = [
+                select(func.min(Message.platform)).where(Message.platform > "slack"),
+                select(Message.thread_id).where(
+                    Message.platform.in_(["yammer"]), Message.message_id.in_(["17", "32"]),
+                    Message.is_thread_starter.is_(True)),
+            ]
+            for query in queries:
+                sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+                plan = " ".join(r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+                assert plan.startswith("SEARCH messages USING") and "INDEX" in plan, plan
 
 
 def _messages_store(engine: Engine, thread_ids: tuple[str, str]) -> None:
