@@ -146,33 +146,44 @@ class Writer:
         update: Sequence[str] | None = None,
         *,
         columns: Sequence[str] | None = None,
+        texts: Sequence[str] = (),
     ) -> int:
         """Upsert rows (dropping erased people's rows, nulling references to them); counts them.
 
-        Rows are dicts, or tuples in the order of `columns`.
+        Rows are dicts, or tuples in the order of `columns`; `texts` as in `insert_columns`.
         """
         if self.erased:
             rows = self._forget(rows, columns)
         self._check_people(table, _person_keys(rows, columns))
-        written = upsert(self.conn, table, rows, keys, update, columns=columns)
+        written = upsert(self.conn, table, rows, keys, update, columns=columns, texts=texts)
         self.result.rows_written += written
         return written
 
-    def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+    def insert(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        texts: Sequence[str] = (),
+    ) -> int:
         """Plain INSERT of new, unique tuples (erased people dropped as in `upsert`); counts."""
         if self.erased:
             rows = self._forget(rows, columns)
         self._check_people(table, _person_keys(rows, columns))
-        written = insert_rows(self.conn, table, columns, rows)
+        written = insert_rows(self.conn, table, columns, rows, texts)
         self.result.rows_written += written
         return written
 
-    def insert_columns(self, table: Table, columns: Mapping[str, Sequence[Any]]) -> int:
-        """`insert` for rows given column by column."""
+    def insert_columns(
+        self, table: Table, columns: Mapping[str, Sequence[Any]], texts: Sequence[str] = ()
+    ) -> int:
+        """`insert` for rows given column by column; columns in `texts` hold timestamps as
+        `store.dates.time_text` (`store.upsert.insert_columns`)."""
         if self.erased:
-            return self.insert(table, list(columns), list(zip(*columns.values(), strict=True)))
+            rows = list(zip(*columns.values(), strict=True))
+            return self.insert(table, list(columns), rows, texts)
         self._check_people(table, columns.get("person_key", ()))
-        written = insert_columns(self.conn, table, columns)
+        written = insert_columns(self.conn, table, columns, texts)
         self.result.rows_written += written
         return written
 

@@ -23,6 +23,7 @@ from ingest.export_zip import ZIP_ERRORS, base_name, read_export, verify_member,
 from ingest.read_ahead import ReadAhead, can_read_ahead, read_ahead
 from ingest.runner import Window, Writer
 from settings import Settings
+from store.dates import time_text, utc_instants
 from store.erase import retention_cutoff
 from store.id_lists import among_ids, ids_param
 from store.message_activity import (
@@ -50,6 +51,7 @@ GROUPS = cast(Table, Group.__table__)
 MESSAGES = cast(Table, Message.__table__)
 MESSAGE_COLUMNS = tuple(c.name for c in MESSAGES.columns)
 STORED_COLUMNS = ("message_id", *COUNTED_COLUMNS)
+TIME_COLUMNS = ("created_at", "deleted_at")  # parsed batches hold these as time_text
 # batches of Messages.csv: (batch, skipped records as (index, reason), records read)
 Parsed = Generator[tuple[ycsv.MessageBatch, list[tuple[int, str]], int], None, None]
 
@@ -148,8 +150,9 @@ class ExportLoad:
         # Retention purges messages but keeps their facts: a message older than the cutoff
         # may be one purged before, whose count is in the facts already; its day is recounted.
         retention = writer.settings.privacy.retention_days
-        self.purged_before = (
-            None if retention is None else retention_cutoff(writer.settings, retention, _utcnow())
+        self.purged_before = (  # as time_text, as a batch's created_at
+            None if retention is None
+            else time_text(retention_cutoff(writer.settings, retention, _utcnow()))
         )
         self.users_from: dt.date | None = None
         self.ahead: tuple[str, ReadAhead[Any]] | None = None  # (member, its reader) started early
@@ -301,16 +304,16 @@ class ExportLoad:
         stored = self._stored(list(last))
         fresh = [i for mid, i in last.items() if mid not in stored]
         if len(fresh) == len(ids):  # every row new and once: the columns as they are
-            self.writer.insert_columns(MESSAGES, columns)
+            self.writer.insert_columns(MESSAGES, columns, TIME_COLUMNS)
             self.tally.add(columns)
         else:
             written = _pick(columns, list(last.values()))
-            self.writer.insert_columns(MESSAGES, _pick(columns, fresh))
+            self.writer.insert_columns(MESSAGES, _pick(columns, fresh), TIME_COLUMNS)
             self.tally.add(written)
         if stored:
             again = _pick(columns, [i for mid, i in last.items() if mid in stored])
             rows = list(zip(*again.values(), strict=True))
-            self.writer.upsert(MESSAGES, rows, columns=MESSAGE_COLUMNS)
+            self.writer.upsert(MESSAGES, rows, columns=MESSAGE_COLUMNS, texts=TIME_COLUMNS)
             replaced = dict(zip(COUNTED_COLUMNS, zip(*stored.values(), strict=True), strict=True))
             self.tally.add(replaced, sign=-1)
             self._note_days(list(replaced["created_at"]))  # a message may have moved day
@@ -427,9 +430,11 @@ class ExportLoad:
             self.conn.execute(update(Message).where(moved).values(person_key=key))
             self._note_days(created, self.recount)
 
-    def _note_days(self, created: list[dt.datetime], days: set[dt.date] | None = None) -> None:
+    def _note_days(
+        self, created: list[dt.datetime] | list[str], days: set[dt.date] | None = None
+    ) -> None:
         if created:
-            stamps = pd.Series(pd.to_datetime(created)).dt.floor("15min").drop_duplicates()
+            stamps = pd.Series(utc_instants(created)).dt.floor("15min").drop_duplicates()
             (self.days if days is None else days).update(local_days(stamps, self.zone))
 
     def _local_day(self, utc: dt.datetime) -> dt.date:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
 )
 
+from store.dates import utc_instants
 from store.fact_insert import insert_facts
 from store.models import DailyActivity, FactZone, Message
 from store.upsert import upsert
@@ -53,8 +54,8 @@ class MessageTally:
         self.held = 0
 
     def add(self, messages: Mapping[str, Sequence[Any]], sign: int = 1) -> None:
-        """Count (sign 1) or uncount (-1) messages given column by column (COUNTED_COLUMNS),
-        counted as `rebuild_message_activity` counts them."""
+        """Count (sign 1) or uncount (-1) messages given column by column (COUNTED_COLUMNS;
+        created_at as datetimes or `time_text`), counted as `rebuild_message_activity` does."""
         keys = np.asarray(messages["person_key"], dtype=object)
         sender = np.asarray(messages["sender_type"], dtype=object)
         kind = np.asarray(messages["message_type"], dtype=object)
@@ -64,7 +65,7 @@ class MessageTally:
         if not counted.any():
             return
         at = np.flatnonzero(counted)
-        created = pd.DatetimeIndex(messages["created_at"])[at]  # C parsing; numpy's is slow
+        created = utc_instants(messages["created_at"])[at]
         local = created.tz_localize("UTC").tz_convert(str(self.zone))
         days = local.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int32)
         starts = np.asarray(messages["is_thread_starter"], dtype=bool)[at]

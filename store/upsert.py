@@ -53,12 +53,14 @@ def upsert(
     *,
     columns: Sequence[str] | None = None,
     add: Sequence[str] = (),
+    texts: Sequence[str] = (),
 ) -> int:
     """Insert rows, updating `update` columns (default: all non-key) on key conflicts.
 
     Rows are dicts, or tuples in the order of `columns`. The last row of each key wins.
     `update=()` inserts only new keys and leaves existing rows alone. Columns in `add` (of
     `update`) get the row's value added to the stored one instead; then no key may repeat.
+    Columns in `texts` hold timestamps as `store.dates.time_text` (see `insert_columns`).
     Returns rows sent.
     """
     keys = tuple(keys or (c.name for c in table.primary_key.columns))
@@ -79,19 +81,34 @@ def upsert(
         raise ValueError(f"{table.name}: a key repeats in rows whose values are added")
     if update is None:
         update = [c for c in columns if c not in keys]
-    plan = _plan(conn.dialect, table, columns, keys, tuple(update), tuple(add))
+    plan = _plan(conn.dialect, table, columns, keys, tuple(update), tuple(add), tuple(texts))
     return plan.send(conn, batch)
 
 
-def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> int:
+def insert_rows(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Row],
+    texts: Sequence[str] = (),
+) -> int:
     """Plain INSERT of tuples in the order of `columns`, for rows known to be new and unique."""
     if not rows:
         return 0
-    return _plan(conn.dialect, table, tuple(columns), None, ()).send(conn, rows)
+    return _plan(conn.dialect, table, tuple(columns), None, (), (), tuple(texts)).send(conn, rows)
 
 
-def insert_columns(conn: Connection, table: Table, columns: Mapping[str, Sequence[Any]]) -> int:
-    """`insert_rows` for rows given column by column (equal lengths): no tuple per row to build."""
+def insert_columns(
+    conn: Connection,
+    table: Table,
+    columns: Mapping[str, Sequence[Any]],
+    texts: Sequence[str] = (),
+) -> int:
+    """`insert_rows` for rows given column by column (equal lengths): no tuple per row to build.
+
+    Columns in `texts` hold timestamps (or None) as `store.dates.time_text`, sent unconverted:
+    SQLite stores that very text, PostgreSQL parses it (a reader process sends text, which
+    crosses its pipe far cheaper than datetime objects)."""
     names = tuple(columns)
     cells = [list(values) for values in columns.values()]
     n = len(cells[0]) if cells else 0
@@ -99,7 +116,8 @@ def insert_columns(conn: Connection, table: Table, columns: Mapping[str, Sequenc
         return 0
     if any(len(values) != n for values in cells):
         raise ValueError(f"{table.name}: columns of different lengths")
-    return _plan(conn.dialect, table, names, None, ()).send_columns(conn, cells, n)
+    plan = _plan(conn.dialect, table, names, None, (), (), tuple(texts))
+    return plan.send_columns(conn, cells, n)
 
 
 @dataclass(frozen=True)
@@ -161,9 +179,10 @@ def _plan(
     keys: tuple[str, ...] | None,
     update: tuple[str, ...],
     add: tuple[str, ...] = (),
+    texts: tuple[str, ...] = (),
 ) -> _Plan:
     """Compile once: (keys None) plain INSERT, else INSERT … ON CONFLICT (keys) DO …
-    (`add` columns: stored value + the row's)."""
+    (`add` columns: stored value + the row's; `texts` columns: no conversion)."""
     missing = [c for c in table.columns if c.name not in columns and c.default is not None]
     if any(not c.default.is_scalar for c in missing):  # type: ignore[union-attr]
         raise TypeError(f"{table.name}: pass every column whose default is not a constant")
@@ -186,6 +205,10 @@ def _plan(
     processors = []
     for i, name in enumerate(names):
         column_type = table.c[name].type
+        if name in texts:
+            if not isinstance(column_type, DateTime):
+                raise TypeError(f"{table.name}.{name}: only timestamps are given as text")
+            continue
         process: Callable[[Any], Any] | None = column_type.dialect_impl(
             dialect
         ).bind_processor(dialect)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 from sqlalchemy import select
 
 from store.engine import write_transaction
@@ -93,6 +94,19 @@ def test_utc_offsets_change_at_the_exact_second():
         (at(2026, 10, 3, 15, 30), 37800), (None, 39600)
     ]
     assert utc_offsets(ZoneInfo("UTC"), at(2026, 9, 1), at(2026, 9, 1)) == [(None, 0)]
+
+
+def test_utc_instants_read_time_text_as_the_datetimes_it_came_from():
+    from store.dates import time_text, utc_instants
+
+    values = [dt.datetime(2026, 3, 29, 0, 59, 59, 999999), dt.datetime(2026, 3, 29, 1),
+              dt.datetime(1970, 1, 1), dt.datetime(2026, 12, 31, 23, 59, 59, 1)]
+    texts = [time_text(v) for v in values]
+    assert texts[0] == "2026-03-29 00:59:59.999999" and texts[2] == "1970-01-01 00:00:00.000000"
+    assert list(utc_instants(texts)) == list(utc_instants(values)) == [
+        pd.Timestamp(v) for v in values
+    ]
+    assert len(utc_instants([])) == 0
 
 
 @BACKENDS

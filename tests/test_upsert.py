@@ -188,3 +188,40 @@ def test_timestamps_are_stored_as_the_core_path_stores_them(engine):
     assert [stored[f"fast{i}"] for i in range(len(values))] == [
         stored[f"core{i}"] for i in range(len(values))
     ]
+
+
+@BACKENDS
+def test_timestamps_given_as_time_text_store_what_datetimes_store(engine):
+    from store.dates import time_text
+
+    values = [dt.datetime(2026, 3, 1, 9, 30, 5), dt.datetime(2026, 3, 1, 9, 30, 5, 120),
+              dt.datetime(33, 1, 2, 3, 4, 5), dt.datetime(9999, 12, 31, 23, 59, 59, 999999)]
+    names = [f"m{i}" for i in range(len(values))]
+
+    def columns(prefix: str, times: list) -> dict[str, list]:
+        ids = [prefix + n for n in names]
+        return {"platform": ["yammer"] * len(ids), "message_id": ids, "thread_id": ids,
+                "is_thread_starter": [True] * len(ids), "created_at": times,
+                "deleted_at": [None, times[1], None, None]}
+
+    texts = [time_text(v) for v in values]
+    assert texts[1] == "2026-03-01 09:30:05.000120" and texts[2] == "0033-01-02 03:04:05.000000"
+    with write_transaction(engine) as conn:
+        insert_columns(conn, Message.__table__, columns("dt", values))
+        insert_columns(conn, Message.__table__, columns("tx", texts),
+                       texts=("created_at", "deleted_at"))
+        again = columns("tx", texts)  # txm0 again, a month later
+        again["created_at"][0] = "2026-04-01 00:00:00.000001"
+        upsert(conn, Message.__table__, [tuple(v[0] for v in again.values())],
+               columns=tuple(again), texts=("created_at", "deleted_at"))
+        with pytest.raises(TypeError, match="only timestamps"):
+            insert_columns(conn, Message.__table__, {"platform": ["yammer"], "message_id": ["x"]},
+                           texts=("message_id",))
+        stored = dict(conn.exec_driver_sql("SELECT message_id, created_at FROM messages").all())
+        read = dict(conn.execute(select(Message.message_id, Message.deleted_at)).all())
+    assert [stored["tx" + n] for n in names[1:]] == [stored["dt" + n] for n in names[1:]]
+    assert [read["tx" + n] for n in names] == [read["dt" + n] for n in names]
+    assert read["txm1"] == values[1]
+    with engine.connect() as conn:
+        assert conn.scalar(select(Message.created_at).where(Message.message_id == "txm0")) == (
+            dt.datetime(2026, 4, 1, 0, 0, 0, 1))
