@@ -83,6 +83,23 @@ def test_dedupe_keeps_last_in_first_seen_order():
     assert dedupe(rows, ["k"]) == [{"k": 1, "v": "c"}, {"k": 2, "v": "b"}]
 
 
+def test_a_new_sqlite_store_has_16_kib_pages_and_an_old_one_keeps_its_own(tmp_path):
+    import sqlite3
+
+    new = tmp_path / "new.db"
+    upgrade(make_engine(f"sqlite:///{new}"))
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as made_before:  # a store created with SQLite's 4 KiB default
+        made_before.execute("CREATE TABLE t (x)")
+    upgrade(make_engine(f"sqlite:///{old}"))
+    for path, size in ((new, 16384), (old, 4096)):
+        engine = make_engine(f"sqlite:///{path}")
+        assert current_revision(engine) == head_revision()
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == size, path.name
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
 def _facts_per_day(conn, first: dt.date, counts: list[int]) -> None:
     """counts[i] people with a fact on day first + i (people p0, p1, …)."""
     now = dt.datetime(2026, 1, 1)
