@@ -203,7 +203,7 @@ def _utc_or_bad(text: str) -> dt.datetime | None | object:
 
 
 def _texts(times: list[Any]) -> list[Any]:
-    # text crosses a reader's pipe ~15× cheaper than datetimes, and SQLite stores it as it is
+    # text pickles ~15× faster than datetimes (a reader's pipe), and SQLite stores it as it is
     return [time_text(t) if type(t) is dt.datetime else t for t in times]
 
 
