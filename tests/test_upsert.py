@@ -225,3 +225,52 @@ def test_timestamps_given_as_time_text_store_what_datetimes_store(engine):
     with engine.connect() as conn:
         assert conn.scalar(select(Message.created_at).where(Message.message_id == "txm0")) == (
             dt.datetime(2026, 4, 1, 0, 0, 0, 1))
+
+
+@BACKENDS
+@pytest.mark.parametrize("rows_per_statement", [250, 3])
+def test_plain_inserts_store_every_row_in_order_however_many_a_statement_holds(
+    engine, monkeypatch, rows_per_statement
+):
+    """SQLite's plain INSERT sends many rows per statement: 5,757 rows are 23 statements of
+    250 and 7 single rows (or 1,919 of 3); each row lands whole, in order (rowids), and a
+    broken row fails its statement and the transaction."""
+    import store.upsert as store_upsert
+
+    monkeypatch.setattr(store_upsert, "ROWS_PER_STATEMENT", rows_per_statement)
+    keys = [f"k{i:05d}" for i in range(5_757)]
+    columns = {"source": ["g"] * len(keys), "person_key": keys, "day": [DAY] * len(keys),
+               "posts": list(range(len(keys))), "replies": [1] * len(keys),
+               "reactions": [i % 7 for i in range(len(keys))],
+               "reads": [i % 5 for i in range(len(keys))]}
+    expected = list(zip(keys, columns["posts"], [1] * len(keys), columns["reactions"],
+                        columns["reads"], strict=True))
+    with write_transaction(engine) as conn:
+        _people(conn, *keys, "extra")
+        assert insert_columns(conn, DailyActivity.__table__, columns) == len(keys)
+    with pytest.raises(IntegrityError):
+        with write_transaction(engine) as conn:
+            rows = [("g", "extra", DAY + dt.timedelta(days=1), 1, 0, 0, 0)] * 2  # a key twice
+            insert_rows(conn, DailyActivity.__table__, FACT, rows * 3)
+    with engine.connect() as conn:
+        query = select(DailyActivity.person_key, DailyActivity.posts, DailyActivity.replies,
+                       DailyActivity.reactions, DailyActivity.reads)
+        stored = [tuple(r) for r in conn.execute(query.order_by(DailyActivity.person_key))]
+        assert conn.scalar(select(func.count()).select_from(DailyActivity)) == len(keys)
+    assert stored == expected
+    if engine.dialect.name == "sqlite":  # messages keep a rowid: it follows the input's order
+        messages = [f"{i:04d}" for i in range(1_003)]
+        statements: list[str] = []
+        with write_transaction(engine) as conn:
+            conn.connection.driver_connection.set_trace_callback(statements.append)
+            insert_columns(conn, Message.__table__, {
+                "platform": ["yammer"] * len(messages), "message_id": messages[::-1],
+                "thread_id": messages[::-1], "is_thread_starter": [True] * len(messages),
+                "created_at": [NOW] * len(messages)})
+            conn.connection.driver_connection.set_trace_callback(None)
+            order = conn.exec_driver_sql("SELECT message_id FROM messages ORDER BY rowid")
+            assert [r[0] for r in order] == messages[::-1]
+        inserts = [s for s in statements if s.startswith("INSERT INTO messages")]
+        whole = len(messages) // rows_per_statement
+        assert len(inserts) == whole + len(messages) % rows_per_statement
+        assert sum(s.count("'yammer'") for s in inserts) == len(messages)
