@@ -353,3 +353,32 @@ def _wrong_crc(path: Path, member: str) -> None:
     data = path.read_bytes()
     assert data.count(stored) == 2
     path.write_bytes(data.replace(stored, struct.pack("<I", crc ^ 1)))
+
+
+def test_a_column_of_export_times_reads_as_each_cell_reads_alone():
+    """`export_texts` (a column at once) gives what parsing each cell gives, or None: then
+    each cell is parsed alone, and a bad one is skipped with its reason as before."""
+    from ingest.yammer_csv import _texts, _utc_or_bad, export_texts
+
+    def alone(cells: list[str]) -> list:
+        return _texts(list(map(_utc_or_bad, cells)))
+
+    good = ["2026-03-29T00:59:59Z", "2024/02/29 23:59:59 +0000", "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z", "2026-03-02 09:00:00 +0000", "2026/03-02 09:00:00 +0000"]
+    assert export_texts(good) == alone(good) == [
+        "2026-03-29 00:59:59.000000", "2024-02-29 23:59:59.000000",
+        "0001-01-01 00:00:00.000000", "9999-12-31 23:59:59.000000",
+        "2026-03-02 09:00:00.000000", "2026-03-02 09:00:00.000000",
+    ]
+    for odd in (
+        [], ["2026-03-02T09:00:00Z", ""],  # a blank cell
+        ["2026-03-02T09:00:00Z2026-03-02T09:00:00Z", ""],  # joined, they would look right
+        ["2026-02-29T09:00:00Z"], ["2026-13-01T09:00:00Z"], ["2026-03-02T24:00:00Z"],
+        ["2026-03-02T09:00:60Z"], ["0000-03-02T09:00:00Z"], ["+026-03-02T09:00:00Z"],
+        ["٢٠٢٦-03-02T09:00:00Z"],  # digits, but not ASCII ones
+        ["2026-03-02T09:00:00.5Z"], ["2026-03-02T09:00:00+01:00"], [" 2026-03-02T09:00:00Z"],
+        ["2026-03-02 09:00:00Z"], ["2026/03/02T09:00:00 +0000"], ["2026/03/02 09:00:00 +0100"],
+    ):
+        assert export_texts(odd) is None, odd
+    assert alone(["2026-03-02T09:00:00.5Z", "2026-03-02T09:00:00+01:00"]) == [
+        "2026-03-02 09:00:00.500000", "2026-03-02 08:00:00.000000"]  # the cell-by-cell path
