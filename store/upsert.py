@@ -23,6 +23,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
+from store.dates import time_text
+
 CHUNK = 5000
 ROWS_PER_STATEMENT = 250  # a plain SQLite INSERT's rows per statement (CHUNK is a multiple)
 _ONE_ROW = re.compile(r"\(\?(?:, \?)*\)")
@@ -253,20 +255,20 @@ def _plan(
 
 
 def _iso_when_same(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """`process`, or a faster equal one for naive datetimes when it writes them as `isoformat`."""
+    """`process`, or a faster equal one for naive datetimes when it writes them as
+    `store.dates.time_text` (the text `texts` columns are sent as)."""
     # SQLite's DATETIME processor fills a format string from seven attributes; the C method
-    # gives the same text in a third of the time (a message has two timestamps).
+    # gives the same text in a third of the time.
     try:
-        same = all(process(v) == v.isoformat(" ", "microseconds") for v in _SAMPLE_TIMES)
+        same = all(process(v) == time_text(v) for v in _SAMPLE_TIMES)
     except (TypeError, ValueError):
         same = False
     if not same:
         return process
-    isoformat = dt.datetime.isoformat
 
     def fast(value: Any) -> Any:
         if type(value) is dt.datetime and value.tzinfo is None:
-            return isoformat(value, " ", "microseconds")
+            return time_text(value)
         return process(value)
 
     return fast
