@@ -14,7 +14,7 @@ import functools
 import itertools
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,34 +141,59 @@ class _Plan:
 
     def send(self, conn: Connection, rows: Sequence[Row]) -> int:
         """Execute for every row through the DBAPI cursor of `conn` (its open transaction)."""
+        per = self._rows_per_statement(conn)
         chunks = (rows[start:start + CHUNK] for start in range(0, len(rows), CHUNK))
-        self._execute(conn, (self._params(chunk) for chunk in chunks))
+        self._execute(conn, (s for c in chunks for s in self._statements(self._params(c), per)))
         return len(rows)
 
     def send_columns(self, conn: Connection, cells: list[list[Any]], n: int) -> int:
         """`send` for rows given as `n` values per caller column."""
+        per = self._rows_per_statement(conn)
         chunks = ([c[start:start + CHUNK] for c in cells] for start in range(0, n, CHUNK))
-        self._execute(conn, (self._arranged(chunk) for chunk in chunks))
+        if per > 1:  # no tuple per row: the columns go straight into each statement's values
+            self._execute(conn, (s for c in chunks for s in self._flat_statements(c, per)))
+        else:
+            self._execute(conn, (s for c in chunks
+                                 for s in self._statements(self._arranged(c), per)))
         return n
 
-    def _execute(self, conn: Connection, batches: Iterable[list[Any]]) -> None:
+    def _execute(self, conn: Connection, statements: Iterable[tuple[str, list[Any]]]) -> None:
         driver_error = conn.dialect.loaded_dbapi.Error
         cursor = conn.connection.cursor()
-        per = self._rows_per_statement(conn)
         try:
-            for params in batches:
-                whole = len(params) // per * per if per > 1 else 0
-                if whole:
-                    cursor.executemany(_values_sql(self.sql, self.values, per),
-                                       _joined(params[:whole], per))
-                if whole < len(params):
-                    cursor.executemany(self.sql, params[whole:])
+            for sql, params in statements:
+                cursor.executemany(sql, params)
         except driver_error as exc:  # raised as SQLAlchemy raises it on the Core path
             raise DBAPIError.instance(
                 self.sql, None, exc, driver_error, dialect=conn.dialect, ismulti=True
             ) from exc
         finally:
             cursor.close()
+
+    def _statements(self, params: list[Any], per: int) -> Iterator[tuple[str, list[Any]]]:
+        """Rows' parameters as (statement, parameters): `per` rows a statement, then the rest
+        one row a statement."""
+        whole = len(params) // per * per if per > 1 else 0
+        if whole:
+            yield _values_sql(self.sql, self.values, per), _joined(params[:whole], per)
+        if whole < len(params):
+            yield self.sql, params[whole:]
+
+    def _flat_statements(
+        self, cells: list[list[Any]], per: int
+    ) -> Iterator[tuple[str, list[Any]]]:
+        """`_statements` of the caller's columns, interleaved into one flat list by slices."""
+        ordered = self._ordered(cells)
+        width, n = len(ordered), len(cells[0]) if cells else 0
+        flat: list[Any] = [None] * (n * width)
+        for at, column in enumerate(ordered):
+            flat[at::width] = column
+        step, whole = width * per, n // per * per * width
+        if whole:
+            yield (_values_sql(self.sql, self.values, per),
+                   [flat[at:at + step] for at in range(0, whole, step)])
+        if whole < len(flat):
+            yield self.sql, [flat[at:at + width] for at in range(whole, len(flat), width)]
 
     def _rows_per_statement(self, conn: Connection) -> int:
         # one statement per ROWS_PER_STATEMENT rows: the driver's per-row step and reset,
@@ -184,15 +209,18 @@ class _Plan:
 
     def _arranged(self, cells: list[list[Any]]) -> list[Any]:
         """Driver parameters from the caller's columns: defaults added, values converted."""
+        tuples = zip(*self._ordered(cells), strict=False)
+        if self.names is None:
+            return list(tuples)
+        return [dict(zip(self.names, values, strict=True)) for values in tuples]
+
+    def _ordered(self, cells: list[list[Any]]) -> list[list[Any]]:
+        """The driver's columns, in parameter order: defaults added, values converted."""
         n = len(cells[0]) if cells else 0
         cells = cells + [[value] * n for value in self.defaults]
         for at, process in self.processors:
             cells[at] = _processed(process, cells[at])
-        ordered = [cells[i] for i in self.order]
-        tuples = zip(*ordered, strict=False)
-        if self.names is None:
-            return list(tuples)
-        return [dict(zip(self.names, values, strict=True)) for values in tuples]
+        return [cells[i] for i in self.order]
 
 
 @functools.lru_cache(maxsize=256)
