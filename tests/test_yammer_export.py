@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, func, select
 
 import ingest.yammer_export as yammer_export
 from errors import BadInputError, IngestError
@@ -246,6 +247,33 @@ def test_overlapping_exports_never_double_count(engine, settings, tmp_path):
     assert activity(engine) == EXPECTED_UTC
     with engine.connect() as conn:
         assert conn.scalar(select(Message.deleted_at).where(Message.message_id == T4)) == at(4, 9)
+
+
+@BACKENDS
+def test_redelivered_messages_are_found_whatever_the_ids_lengths(engine, settings, tmp_path):
+    """On SQLite a batch's stored ids are found by one scan of its id range, unless the range
+    holds more stored ids than the batch has ("9" sorts after "105"): then id by id."""
+    looked_up: list[list[str]] = []
+
+    def spy(conn, cursor, statement, parameters, context, many):  # noqa: ARG001
+        if "json_each" in statement and "FROM messages" in statement:
+            looked_up.append(sorted(json.loads(parameters[-1])))
+
+    event.listen(engine, "before_cursor_execute", spy)
+    posts = [message(str(i), str(i), ANA, at(2, 9)) for i in range(100, 110)]
+    ingest(engine, settings, export_zip(tmp_path / "1.zip", users=users(), messages=posts))
+    narrow = [*posts[8:], message("110", "110", ANA, at(3, 9)), message("111", "111", ANA, at(3, 9))]
+    ingest(engine, settings, export_zip(tmp_path / "2.zip", messages=narrow))
+    wide = [message("9", "9", BOB, at(3, 10)), message("105", "105", ANA, at(4, 9))]  # moved day
+    ingest(engine, settings, export_zip(tmp_path / "3.zip", messages=wide))
+    assert activity(engine) == {
+        ("ana", "2026-03-02"): (9, 0), ("ana", "2026-03-03"): (2, 0),
+        ("ana", "2026-03-04"): (1, 0), ("bob", "2026-03-03"): (1, 0),
+    }
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Message)) == 13
+    if engine.dialect.name == "sqlite":  # ids looked up one by one (none for the first export)
+        assert looked_up == [["108", "109"], ["105", "9"]]
 
 
 @BACKENDS
