@@ -144,8 +144,9 @@ class MessageBatch(NamedTuple):
     in_private_conversation: list[bool | None]
     created_at: list[str]  # naive UTC as store.dates.time_text
     deleted_at: list[str | None]
-    sender_email: list[str]
-    sender_name: list[str]
+    senders: dict[str, tuple[str, str]]  # user sender id → its first (email, name) here
+    unlinked: dict[int, tuple[str, str]]  # row of a user sender with an email but no id → them
+    unsent: list[int]  # rows whose person is not a sender id's: not a user, or no id
 
 
 def parse_messages(
@@ -155,7 +156,7 @@ def parse_messages(
     # a row any column rejects is parsed again by `parse_message` for its exact reason
     n = len(cells["id"])
     if not n:
-        return MessageBatch._make([] for _ in MessageBatch._fields), []
+        return MessageBatch._make({} if f in _MAPS else [] for f in MessageBatch._fields), []
     mid = [v.strip() for v in cells["id"]]
     tid = [v.strip() for v in cells["thread_id"]]
     created = export_texts(cells["created_at"])
@@ -183,16 +184,42 @@ def parse_messages(
         ],
         created_at=created,  # _BAD rows are dropped below
         deleted_at=deleted,
-        sender_email=[v.strip() for v in cells["sender_email"]],
-        sender_name=[v.strip() for v in cells["sender_name"]],
+        senders={},
+        unlinked={},
+        unsent=[],
     )
-    if not bad:
-        return batch, []
-    skipped = [(i, _reason([cells[f][i] for f in MessageColumns._fields])) for i in bad]
-    keep = [True] * n
-    for i in bad:
-        keep[i] = False
-    return MessageBatch._make(list(compress(column, keep)) for column in batch), skipped
+    emails, names = cells["sender_email"], cells["sender_name"]
+    skipped: list[tuple[int, str]] = []
+    if bad:
+        skipped = [(i, _reason([cells[f][i] for f in MessageColumns._fields])) for i in bad]
+        keep = [True] * n
+        for i in bad:
+            keep[i] = False
+        rows = len(MESSAGE_FIELDS)
+        batch = MessageBatch._make([*(list(compress(c, keep)) for c in batch[:rows]),
+                                    *batch[rows:]])
+        emails, names = list(compress(emails, keep)), list(compress(names, keep))
+    return _with_senders(batch, emails, names), skipped
+
+
+def _with_senders(
+    batch: MessageBatch, emails: Sequence[str], names: Sequence[str]
+) -> MessageBatch:
+    """The batch's senders, unlinked and unsent, from its rows' sender emails and names."""
+    # a sender's email and name once per batch, not once per message: the writer needs them
+    # only for senders it has not met, and they are a sixth of what a batch pickles
+    senders, unlinked, unsent = batch.senders, batch.unlinked, batch.unsent
+    for i, (sid, kind) in enumerate(zip(batch.sender_account_id, batch.sender_type,
+                                        strict=True)):
+        if not is_user_sender(kind):
+            unsent.append(i)
+        elif sid is None:
+            unsent.append(i)
+            if email := emails[i].strip():
+                unlinked[i] = (email, names[i].strip())
+        elif sid not in senders:
+            senders[sid] = (emails[i].strip(), names[i].strip())
+    return batch
 
 
 _BAD = object()  # an unparseable timestamp
@@ -202,6 +229,8 @@ _EXPORT_FORMS = {  # width → the form, repeated (parse_utc's two fast forms)
 }
 _YEAR_ONE = np.datetime64("0001-01-01T00:00:00", "s")
 _IN_ORDER = MessageColumns(*range(len(MessageColumns._fields)))
+MESSAGE_FIELDS = MessageBatch._fields[:MessageBatch._fields.index("senders")]  # one per row
+_MAPS = ("senders", "unlinked")
 _BOOLS: dict[str, bool] = {**dict.fromkeys(TRUE, True), **dict.fromkeys(FALSE, False)}
 
 

@@ -269,29 +269,18 @@ class ExportLoad:
             yield chunk
 
     def _save_message_batch(self, batch: ycsv.MessageBatch) -> None:
-        users = list(map(ycsv.is_user_sender, batch.sender_type))
-        senders: dict[str, tuple[str, str]] = {}
         known = self.sender_keys
-        for sid, user, email, sender_name in zip(
-            batch.sender_account_id, users, batch.sender_email, batch.sender_name, strict=True
-        ):
-            if sid and user and sid not in known:
-                senders.setdefault(sid, (email, sender_name))
+        senders = {sid: who for sid, who in batch.senders.items() if sid not in known}
         if senders:
             self._resolve_senders(senders)
-        keys: list[str | None] = []
+        keys: list[str | None] = list(map(known.get, batch.sender_account_id))
+        for i in batch.unsent:
+            keys[i] = None
         unlinked: list[dict[str, Any]] = []
-        for sid, user, email, sender_name in zip(
-            batch.sender_account_id, users, batch.sender_email, batch.sender_name, strict=True
-        ):
-            if user and sid:
-                keys.append(known[sid])
-            elif user and email:
-                person = self._person(self.identity.person_key(email), email, sender_name)
-                keys.append(person["person_key"])
-                unlinked.append(person)
-            else:
-                keys.append(None)
+        for i, (email, sender_name) in batch.unlinked.items():
+            person = self._person(self.identity.person_key(email), email, sender_name)
+            keys[i] = person["person_key"]
+            unlinked.append(person)
         self.writer.save_people(unlinked)
         columns = {**batch._asdict(), "platform": [ycsv.PLATFORM] * len(keys), "person_key": keys}
         self._save_messages({c: columns[c] for c in MESSAGE_COLUMNS})

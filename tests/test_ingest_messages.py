@@ -382,3 +382,30 @@ def test_a_column_of_export_times_reads_as_each_cell_reads_alone():
         assert export_texts(odd) is None, odd
     assert alone(["2026-03-02T09:00:00.5Z", "2026-03-02T09:00:00+01:00"]) == [
         "2026-03-02 09:00:00.500000", "2026-03-02 08:00:00.000000"]  # the cell-by-cell path
+
+
+def test_a_batch_names_each_sender_once_and_the_rows_of_others():
+    cells = {field: [] for field in yammer_csv.MessageColumns._fields}
+    rows = [  # (id, sender id, type, email, name)
+        (IDS[0], ANA, "user", " ana@example.com ", " Ana "),
+        ("", ANA, "user", "skipped@example.com", "Skipped"),  # no id: skipped, not counted
+        (IDS[1], ANA, "User", "other@example.com", "Other"),  # Ana's first email and name stay
+        (IDS[2], BOB, "", "bob@example.com", "Bob"),  # blank type: a user
+        (IDS[3], "", "user", "carl@example.com", "Carl"),  # no id: the person by email
+        (IDS[4], "", "user", " ", "Nobody"),  # no id, no email: no person
+        (IDS[5], "9000000000000009", "bot", "bot@example.com", "Bot"),  # not a user
+    ]
+    for mid, sid, kind, email, name in rows:
+        for field, value in {"id": mid, "thread_id": mid or IDS[9], "sender_id": sid,
+                             "sender_type": kind, "sender_email": email, "sender_name": name,
+                             "created_at": "2026-03-02T09:00:00Z"}.items():
+            cells[field].append(value)
+        for field in cells:
+            if len(cells[field]) < len(cells["id"]):
+                cells[field].append("")
+    batch, skipped = yammer_csv.parse_messages(cells)
+    assert [at for at, _ in skipped] == [1]
+    assert batch.message_id == IDS[:6]
+    assert batch.senders == {ANA: ("ana@example.com", "Ana"), BOB: ("bob@example.com", "Bob")}
+    assert batch.unlinked == {3: ("carl@example.com", "Carl")}
+    assert batch.unsent == [3, 4, 5]
