@@ -228,6 +228,7 @@ _EXPORT_FORMS = {  # width → the form, repeated (parse_utc's two fast forms)
     25: re.compile(r"(?:[0-9]{4}[-/][0-9]{2}[-/][0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} \+0000)+"),
 }
 _YEAR_ONE = np.datetime64("0001-01-01T00:00:00", "s")
+_NO_MICROSECONDS = np.frombuffer(b".000000", dtype=np.uint8)
 _IN_ORDER = MessageColumns(*range(len(MessageColumns._fields)))
 MESSAGE_FIELDS = MessageBatch._fields[:MessageBatch._fields.index("senders")]  # one per row
 _MAPS = ("senders", "unlinked")
@@ -245,7 +246,8 @@ def export_texts(cells: Sequence[str]) -> list[str] | None:
     """`time_text` of every cell when each is a valid time in one of the export's two UTC
     forms (`YYYY-MM-DDTHH:MM:SSZ`, `YYYY/MM/DD HH:MM:SS +0000`), else None (a column at a
     time: a regex pass per form over its cells joined, numpy's checks of the dates)."""
-    # per cell, fromisoformat and isoformat were a quarter of a reader's parsing
+    # per cell, fromisoformat and isoformat were a quarter of a reader's parsing; slicing
+    # each cell in Python was still 0.45 s of the demo's 479,486, against 0.17 s in numpy
     counted = 0
     for width, form in _EXPORT_FORMS.items():
         same = [c for c in cells if len(c) == width]  # equal widths: the matches align
@@ -254,14 +256,22 @@ def export_texts(cells: Sequence[str]) -> list[str] | None:
         counted += len(same)
     if not cells or counted != len(cells):
         return None
-    cores = [f"{c[:4]}-{c[5:7]}-{c[8:10]}T{c[11:19]}" for c in cells]
+    # the cells' bytes side by side: the date and time are their first 19, whatever the form
+    core = np.array(cells, dtype="S25").view(np.uint8).reshape(len(cells), 25)[:, :19].copy()
+    core[:, [4, 7]] = ord("-")
+    core[:, 10] = ord("T")
     try:
-        seconds = np.array(cores, dtype="datetime64[s]")
+        seconds = core.view("S19").ravel().astype("datetime64[s]")
     except ValueError:  # month 13, 30 February, 24:00, …
         return None
     if seconds.min() < _YEAR_ONE:  # numpy knows a year 0; datetime does not
         return None
-    return [f"{c[:10]} {c[11:]}.000000" for c in cores]
+    text = np.empty((len(cells), 26), dtype=np.uint8)  # YYYY-MM-DD HH:MM:SS.000000
+    text[:, :19] = core
+    text[:, 10] = ord(" ")
+    text[:, 19:] = _NO_MICROSECONDS
+    joined = text.tobytes().decode("ascii")
+    return [joined[at:at + 26] for at in range(0, len(joined), 26)]
 
 
 def _texts(times: list[Any]) -> list[Any]:
