@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import sys
@@ -44,6 +45,32 @@ class _Chain(io.RawIOBase):
             self._head = self._head[n:]
             return n
         data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class Utf8Checked(io.RawIOBase):
+    """The bytes of `raw`, checked as UTF-8 on the way: a read past a byte that is not
+    raises UnicodeDecodeError, as decoding would, with nothing decoded kept."""
+
+    # for a reader that decodes only some of what it reads (pandas: the columns it keeps)
+    def __init__(self, raw: IO[bytes]):
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        if not data:
+            self._decoder.decode(b"", final=True)  # a character cut short at the end
+        elif not data.isascii() or self._decoder.getstate()[0]:
+            self._decoder.decode(data)
+        return data
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def,override]
+        data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
 

@@ -18,7 +18,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 
 from errors import FatalSourceError, SkippableRecord, UptakeError
 from ingest import yammer_csv as ycsv
-from ingest.csvfile import decode_stream, read_rows
+from ingest.csvfile import Utf8Checked, decode_stream, read_rows
 from ingest.export_zip import ZIP_ERRORS, base_name, read_export, verify_member, verify_rest
 from ingest.read_ahead import ReadAhead, can_read_ahead, read_ahead
 from ingest.runner import Window, Writer
@@ -503,7 +503,11 @@ def message_columns(
     done: int | None = 0
     if raw.seekable():
         sizes = itertools.chain(_doubling(first, CHUNK), itertools.repeat(CHUNK))
-        done = yield from _pandas_chunks(text, c, len(header), sizes)
+        if text.encoding == "utf-8-sig":  # pandas decodes UTF-8 itself, in C: bytes from the top
+            raw.seek(0)
+            done = yield from _pandas_chunks(Utf8Checked(raw), c, len(header), sizes, header=0)
+        else:
+            done = yield from _pandas_chunks(text, c, len(header), sizes)
     if done is None:
         return
     raw.seek(0)
@@ -516,14 +520,22 @@ def message_columns(
 
 
 def _pandas_chunks(
-    text: io.TextIOBase, c: ycsv.MessageColumns, width: int, sizes: Iterator[int]
+    source: io.TextIOBase | IO[bytes],
+    c: ycsv.MessageColumns,
+    width: int,
+    sizes: Iterator[int],
+    header: int | None = None,
 ) -> Generator[dict[str, list[str]], None, int | None]:
-    """Chunks parsed by pandas; returns None when all were, else the records done before."""
+    """Chunks parsed by pandas from text after the header, or from UTF-8 bytes whose first
+    record (`header=0`) is the header; returns None when all were, else the records done."""
+    # from bytes, pandas' C reader decodes each cell it keeps; from text it encodes all
+    # of the text back to UTF-8 first, after Python decoded it (0.5 s of the demo's 4 s read)
     used = sorted({at for at in c if at < width})
     done = 0
     try:
         reader = pd.read_csv(
-            text, header=None, usecols=used, dtype=object, engine="c", iterator=True,
+            source, header=header, names=None if header is None else list(range(width)),
+            usecols=used, dtype=object, engine="c", iterator=True, encoding="utf-8",
             keep_default_na=False, na_filter=False, skip_blank_lines=False,
         )
         for size in sizes:

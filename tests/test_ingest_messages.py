@@ -93,7 +93,7 @@ def _zip(tmp_path: Path, name: str, messages_csv: bytes) -> Path:
     return write_zip(tmp_path / name, {"Users.csv": users, "Messages.csv": messages_csv})
 
 
-def _csv_only(text, c, width, sizes):
+def _csv_only(source, c, width, sizes, header=None):
     return 0
     yield  # a generator that parsed nothing: `csv` reads every record
 
@@ -343,6 +343,28 @@ def test_a_corrupt_member_read_ahead_fails_as_corrupt_whatever_the_parser_met(
     _wrong_crc(path, "Messages.csv")
     with pytest.raises(IngestError, match=r"Messages\.csv: corrupt ZIP entry \(Bad CRC-32"):
         _ingest(engine, settings, path)
+
+
+@BACKENDS
+@pytest.mark.parametrize("where", ["body", "sender_name", "cut at the end"])
+def test_a_byte_not_utf8_after_the_first_mib_fails_the_run_whatever_its_column(
+    engine, settings, tmp_path, where
+):
+    """The first MiB says UTF-8; a later byte that is not fails the run, in a column pandas
+    keeps or in one it never decodes (a body), as `csv` fails on it."""
+    many = [message(f"30000000{n:08d}", f"30000000{n:08d}", ANA, _at(9)) for n in range(3_000)]
+    data = _messages_csv(*many)
+    assert len(data) > 1 << 20
+    if where == "cut at the end":
+        data += "é".encode()[:1]
+    else:
+        bad = message(IDS[9], IDS[9], BOB, _at(10), **{where: "caf?"})
+        data += _messages_csv(bad).split(b"\n", 1)[1].replace(b"caf?", b"caf\xe9")  # cp1252
+    path = _zip(tmp_path, "m.zip", data)
+    with pytest.raises(IngestError, match=r"Messages\.csv: unreadable CSV near line \d+ \(.*utf-8"):
+        _ingest(engine, settings, path)
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Message)) == 0
 
 
 def _wrong_crc(path: Path, member: str) -> None:
