@@ -205,10 +205,10 @@ def test_a_reader_s_error_fails_the_run_and_writes_nothing(engine, settings, tmp
 
 def test_a_reader_s_first_batches_grow_to_the_chunk_size(monkeypatch):
     monkeypatch.setattr(yammer_export, "CHUNK", 8)
-    ids = [f"2000337749566{i:03d}" for i in range(20)]
+    ids = [f"2000337749566{i:03d}" for i in range(40)]
     raw = io.BytesIO(_messages_csv(*[message(i, ids[0], ANA, _at(9)) for i in ids]))
-    chunks = list(yammer_export.message_columns("m.csv", raw, first=1))
-    assert [len(c["id"]) for c in chunks] == [1, 2, 4, 8, 5]
+    chunks = list(yammer_export.message_columns("m.csv", raw, first=4))
+    assert [len(c["id"]) for c in chunks] == [4, 5, 6, 7, 8, 8, 2]  # a quarter more each
     assert [i for c in chunks for i in c["id"]] == ids
 
 
