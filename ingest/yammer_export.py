@@ -273,7 +273,8 @@ class ExportLoad:
         senders = {sid: who for sid, who in batch.senders.items() if sid not in known}
         if senders:
             self._resolve_senders(senders)
-        keys: list[str | None] = list(map(known.get, batch.sender_account_id))
+        key_of = cast(Callable[[str | None], str | None], known.get)  # None: no sender id
+        keys = list(map(key_of, batch.sender_account_id))
         for i in batch.unsent:
             keys[i] = None
         unlinked: list[dict[str, Any]] = []
@@ -520,7 +521,7 @@ def message_columns(
 
 
 def _pandas_chunks(
-    source: io.TextIOBase | IO[bytes],
+    source: io.TextIOBase | io.RawIOBase,
     c: ycsv.MessageColumns,
     width: int,
     sizes: Iterator[int],

@@ -262,7 +262,7 @@ def test_redelivered_messages_are_found_whatever_the_ids_lengths(engine, setting
     event.listen(engine, "before_cursor_execute", spy)
     posts = [message(str(i), str(i), ANA, at(2, 9)) for i in range(100, 110)]
     ingest(engine, settings, export_zip(tmp_path / "1.zip", users=users(), messages=posts))
-    narrow = [*posts[8:], message("110", "110", ANA, at(3, 9)), message("111", "111", ANA, at(3, 9))]
+    narrow = [*posts[8:], *(message(i, i, ANA, at(3, 9)) for i in ("110", "111"))]
     ingest(engine, settings, export_zip(tmp_path / "2.zip", messages=narrow))
     wide = [message("9", "9", BOB, at(3, 10)), message("105", "105", ANA, at(4, 9))]  # moved day
     ingest(engine, settings, export_zip(tmp_path / "3.zip", messages=wide))
