@@ -34,17 +34,19 @@ def _count(k: int) -> str:
 # this statement reads them all from fixed-width blobs inside SQLite (substr of a blob is a
 # byte offset), about half again as fast, and leaves the GIL to other threads meanwhile. The
 # blobs come in key order (day, person_key), so the key's B-tree pages are filled one after
-# another; sorting them in numpy beforehand costs a third less than an ORDER BY here.
+# another; sorting them in numpy beforehand costs a third less than an ORDER BY here. Row
+# numbers come from a temporary table of integers: a recursive CTE counting them took 0.43 µs
+# a row, a fifth of the Graph benchmark's inserts, against 0.04 µs for scanning the table.
+ROW_NUMBERS = "uptake_row_numbers"
+STATEMENT_ROWS = 100_000  # rows per statement: the bound of the connection's ROW_NUMBERS
 SQLITE_PACKED = f"""
-WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n + 1 < :rows)
 INSERT INTO daily_activity (day, source, person_key, {", ".join(COUNTS)})
 SELECT {_cell("days", str(DAY_WIDTH))}, :source, {_cell("keys", str(KEY_WIDTH))},
        {", ".join(_count(k) for k in range(len(COUNTS)))}
-FROM i
+FROM temp.{ROW_NUMBERS} WHERE n < :rows
 """
-# The same rows added to the counts of rows already there (`WHERE true`: an upsert after a
-# SELECT with no WHERE would be read as a join's ON clause).
-SQLITE_PACKED_ADD = SQLITE_PACKED.replace("FROM i\n", "FROM i WHERE true\n") + (
+# The same rows added to the counts of rows already there.
+SQLITE_PACKED_ADD = SQLITE_PACKED + (
     "ON CONFLICT (day, source, person_key) DO UPDATE SET "
     + ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNTS)
 )
@@ -70,7 +72,13 @@ def insert_facts(
     packed = _packed(days, keys, full) if conn.dialect.name == "sqlite" else None
     if packed is not None:
         sql = SQLITE_PACKED_ADD if add else SQLITE_PACKED
-        conn.exec_driver_sql(sql, {"rows": n, "source": source, **packed})
+        _have_row_numbers(conn, min(n, STATEMENT_ROWS))
+        widths = {"keys": KEY_WIDTH, "days": DAY_WIDTH, "counts": packed["row_width"]}
+        for start in range(0, n, STATEMENT_ROWS):
+            rows = min(n - start, STATEMENT_ROWS)
+            blobs = {name: cast(bytes, packed[name])[start * w:(start + rows) * w]
+                     for name, w in widths.items()}
+            conn.exec_driver_sql(sql, {**packed, **blobs, "rows": rows, "source": source})
         return n
     values = {c: np.asarray(full[c], dtype=np.int64).tolist() for c in COUNTS}
     if not add:
@@ -81,6 +89,19 @@ def insert_facts(
     upsert(conn, FACTS, rows, columns=("day", "source", "person_key", *COUNTS), update=COUNTS,
            add=COUNTS)
     return n
+
+
+def _have_row_numbers(conn: Connection, rows: int) -> None:
+    """Make temp.ROW_NUMBERS hold 0 … rows - 1 at least, on this connection (a rolled-back
+    transaction takes the table, or what it added, away with it)."""
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {ROW_NUMBERS} (n INTEGER PRIMARY KEY)")
+    have = conn.exec_driver_sql(f"SELECT coalesce(max(n) + 1, 0) FROM temp.{ROW_NUMBERS}").scalar()
+    if have is not None and have < rows:
+        conn.exec_driver_sql(
+            f"WITH RECURSIVE i(n) AS (SELECT ? UNION ALL SELECT n + 1 FROM i WHERE n + 1 < ?) "
+            f"INSERT INTO temp.{ROW_NUMBERS} (n) SELECT n FROM i",
+            (have, rows),
+        )
 
 
 def _packed(

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from store import fact_insert
 from store.engine import write_transaction
 from store.fact_insert import insert_facts
 from store.models import DailyActivity, Person
@@ -112,3 +113,35 @@ def test_added_facts_add_to_rows_there_and_insert_the_rest(engine, sign):
         (DAY, "yammer_export", KEYS[2], 3, 0, 0, 0),
         (DAY + dt.timedelta(days=1), "yammer_export", KEYS[0], 1, 0, 0, 0),
     ]
+
+
+def test_packed_rows_go_in_statements_of_a_bounded_size_and_survive_a_rollback(
+    engine, monkeypatch
+):
+    """On SQLite rows are numbered by a temporary table of integers on the connection: large
+    inserts take several statements, each row once; a rolled-back transaction that made or
+    grew that table takes it away, and the next insert makes it again."""
+    monkeypatch.setattr(fact_insert, "STATEMENT_ROWS", 4)
+    keys = [f"{i:064x}" for i in range(11)]
+    days = [DAY + dt.timedelta(days=i % 3) for i in range(11)]
+    counts = {"posts": np.arange(11), "reads": np.arange(11) * 10}
+    with pytest.raises(RuntimeError), write_transaction(engine) as conn:
+        _people(conn, keys)
+        insert_facts(conn, "graph_yammer_activity", days[:2], keys[:2],
+                     {c: v[:2] for c, v in counts.items()})
+        raise RuntimeError("rolled back")
+    statements: list[str] = []
+    with write_transaction(engine) as conn:
+        driver = conn.connection.driver_connection
+        assert driver.execute(  # the table went with the rollback
+            "SELECT count(*) FROM sqlite_temp_master WHERE name = ?", (fact_insert.ROW_NUMBERS,)
+        ).fetchone() == (0,)
+        _people(conn, keys)
+        driver.set_trace_callback(statements.append)
+        assert insert_facts(conn, "graph_yammer_activity", days, keys, counts) == 11
+        driver.set_trace_callback(None)
+    inserts = [s for s in statements if s.lstrip().startswith("INSERT INTO daily_activity")]
+    assert len(inserts) == 3  # 4 + 4 + 3 rows
+    expected = sorted((days[i], "graph_yammer_activity", keys[i], i, 0, 0, i * 10)
+                      for i in range(11))
+    assert _stored(engine) == expected
