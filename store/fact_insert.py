@@ -73,12 +73,12 @@ def insert_facts(
     if packed is not None:
         sql = SQLITE_PACKED_ADD if add else SQLITE_PACKED
         _have_row_numbers(conn, min(n, STATEMENT_ROWS))
-        widths = {"keys": KEY_WIDTH, "days": DAY_WIDTH, "counts": packed["row_width"]}
+        widths = {"keys": KEY_WIDTH, "days": DAY_WIDTH, "counts": cast(int, packed["row_width"])}
         for start in range(0, n, STATEMENT_ROWS):
-            rows = min(n - start, STATEMENT_ROWS)
-            blobs = {name: cast(bytes, packed[name])[start * w:(start + rows) * w]
+            size = min(n - start, STATEMENT_ROWS)
+            blobs = {name: cast(bytes, packed[name])[start * w:(start + size) * w]
                      for name, w in widths.items()}
-            conn.exec_driver_sql(sql, {**packed, **blobs, "rows": rows, "source": source})
+            conn.exec_driver_sql(sql, {**packed, **blobs, "rows": size, "source": source})
         return n
     values = {c: np.asarray(full[c], dtype=np.int64).tolist() for c in COUNTS}
     if not add:
