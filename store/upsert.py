@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import itertools
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -141,28 +140,25 @@ class _Plan:
 
     def send(self, conn: Connection, rows: Sequence[Row]) -> int:
         """Execute for every row through the DBAPI cursor of `conn` (its open transaction)."""
-        per = self._rows_per_statement(conn)
         chunks = (rows[start:start + CHUNK] for start in range(0, len(rows), CHUNK))
-        self._execute(conn, (s for c in chunks for s in self._statements(self._params(c), per)))
+        self._execute(conn, ([list(c) for c in zip(*chunk, strict=True)] for chunk in chunks))
         return len(rows)
 
     def send_columns(self, conn: Connection, cells: list[list[Any]], n: int) -> int:
         """`send` for rows given as `n` values per caller column."""
-        per = self._rows_per_statement(conn)
         chunks = ([c[start:start + CHUNK] for c in cells] for start in range(0, n, CHUNK))
-        if per > 1:  # no tuple per row: the columns go straight into each statement's values
-            self._execute(conn, (s for c in chunks for s in self._flat_statements(c, per)))
-        else:
-            self._execute(conn, (s for c in chunks
-                                 for s in self._statements(self._arranged(c), per)))
+        self._execute(conn, chunks)
         return n
 
-    def _execute(self, conn: Connection, statements: Iterable[tuple[str, list[Any]]]) -> None:
+    def _execute(self, conn: Connection, chunks: Iterable[list[list[Any]]]) -> None:
+        """Execute each chunk of the caller's columns, statement by statement."""
         driver_error = conn.dialect.loaded_dbapi.Error
+        per = self._rows_per_statement(conn)
         cursor = conn.connection.cursor()
         try:
-            for sql, params in statements:
-                cursor.executemany(sql, params)
+            for cells in chunks:
+                for sql, params in self._statements(cells, per):
+                    cursor.executemany(sql, params)
         except driver_error as exc:  # raised as SQLAlchemy raises it on the Core path
             raise DBAPIError.instance(
                 self.sql, None, exc, driver_error, dialect=conn.dialect, ismulti=True
@@ -170,21 +166,15 @@ class _Plan:
         finally:
             cursor.close()
 
-    def _statements(self, params: list[Any], per: int) -> Iterator[tuple[str, list[Any]]]:
-        """Rows' parameters as (statement, parameters): `per` rows a statement, then the rest
-        one row a statement."""
-        whole = len(params) // per * per if per > 1 else 0
-        if whole:
-            yield _values_sql(self.sql, self.values, per), _joined(params[:whole], per)
-        if whole < len(params):
-            yield self.sql, params[whole:]
-
-    def _flat_statements(
-        self, cells: list[list[Any]], per: int
-    ) -> Iterator[tuple[str, list[Any]]]:
-        """`_statements` of the caller's columns, interleaved into one flat list by slices."""
+    def _statements(self, cells: list[list[Any]], per: int) -> Iterator[tuple[str, list[Any]]]:
+        """A chunk's rows as (statement, parameters): one row a statement, or (`per` > 1)
+        `per` rows a statement, then the rest one by one."""
+        if per == 1:
+            yield self.sql, self._arranged(cells)
+            return
+        # no tuple per row: one flat list, filled column by column with slice assignment
         ordered = self._ordered(cells)
-        width, n = len(ordered), len(cells[0]) if cells else 0
+        width, n = len(ordered), len(cells[0])
         flat: list[Any] = [None] * (n * width)
         for at, column in enumerate(ordered):
             flat[at::width] = column
@@ -203,9 +193,6 @@ class _Plan:
         driver: Any = conn.connection.driver_connection
         limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         return min(ROWS_PER_STATEMENT, limit // len(self.order))
-
-    def _params(self, rows: Sequence[Row]) -> list[Any]:
-        return self._arranged([list(c) for c in zip(*rows, strict=True)] if rows else [])
 
     def _arranged(self, cells: list[list[Any]]) -> list[Any]:
         """Driver parameters from the caller's columns: defaults added, values converted."""
@@ -307,13 +294,6 @@ def _values_sql(sql: str, values: str | None, rows: int) -> str:
     """`sql` (ending in `values`, one row's placeholders) for `rows` rows at once."""
     assert values is not None and sql.endswith(values)
     return sql[: len(sql) - len(values)] + ", ".join([values] * rows)
-
-
-def _joined(params: list[Any], per: int) -> list[list[Any]]:
-    """Rows' parameter tuples as one flat list per `per` rows, in order."""
-    flat = list(itertools.chain.from_iterable(params))
-    width = len(flat) // len(params) * per
-    return [flat[at:at + width] for at in range(0, len(flat), width)]
 
 
 def _processed(process: Callable[[Any], Any], values: list[Any]) -> list[Any]:
