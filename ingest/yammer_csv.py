@@ -155,8 +155,6 @@ def parse_messages(
     """`parse_message` over columns (field → cells); skipped rows as (index, reason)."""
     # a row any column rejects is parsed again by `parse_message` for its exact reason
     n = len(cells["id"])
-    if not n:
-        return MessageBatch._make({} if f in _MAPS else [] for f in MessageBatch._fields), []
     mid = [v.strip() for v in cells["id"]]
     tid = [v.strip() for v in cells["thread_id"]]
     created = export_texts(cells["created_at"])
@@ -195,7 +193,7 @@ def parse_messages(
         keep = [True] * n
         for i in bad:
             keep[i] = False
-        rows = len(MESSAGE_FIELDS)
+        rows = len(_PER_ROW)
         batch = MessageBatch._make([*(list(compress(c, keep)) for c in batch[:rows]),
                                     *batch[rows:]])
         emails, names = list(compress(emails, keep)), list(compress(names, keep))
@@ -230,8 +228,7 @@ _EXPORT_FORMS = {  # width → the form, repeated (parse_utc's two fast forms)
 _YEAR_ONE = np.datetime64("0001-01-01T00:00:00", "s")
 _NO_MICROSECONDS = np.frombuffer(b".000000", dtype=np.uint8)
 _IN_ORDER = MessageColumns(*range(len(MessageColumns._fields)))
-MESSAGE_FIELDS = MessageBatch._fields[:MessageBatch._fields.index("senders")]  # one per row
-_MAPS = ("senders", "unlinked")
+_PER_ROW = MessageBatch._fields[:MessageBatch._fields.index("senders")]  # one value a row
 _BOOLS: dict[str, bool] = {**dict.fromkeys(TRUE, True), **dict.fromkeys(FALSE, False)}
 
 
