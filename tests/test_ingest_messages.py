@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 import ingest.yammer_export as yammer_export
 from errors import IngestError
 from ingest import yammer_csv
+from ingest.csvfile import Utf8Checked
 from ingest.read_ahead import read_ahead
 from ingest.runner import run_source
 from ingest.yammer_export import YammerExportSource
@@ -431,3 +432,25 @@ def test_a_batch_names_each_sender_once_and_the_rows_of_others():
     assert batch.senders == {ANA: ("ana@example.com", "Ana"), BOB: ("bob@example.com", "Bob")}
     assert batch.unlinked == {3: ("carl@example.com", "Carl")}
     assert batch.unsent == [3, 4, 5]
+
+
+@pytest.mark.parametrize("data", [
+    "id,name\n1,café\n".encode(),  # "é" split across two reads (14 bytes, then 4)
+    b"id,name\n1,caf\xc3\xa9\xff\n",  # a byte no UTF-8 holds
+    b"id,name\n1,caf\xe9\n",  # cp1252: a lead byte without its continuation
+    b"id,name\n1,caf\xc3",  # a character cut short at the end
+])
+def test_utf8_checked_passes_every_byte_and_raises_where_decoding_would(data):
+    checked, got = Utf8Checked(io.BytesIO(data)), b""
+    try:
+        got += checked.read(14)
+        while chunk := checked.read(4):
+            got += chunk
+        buffer = bytearray(4)
+        assert checked.readinto(buffer) == 0  # the end, by either call
+    except UnicodeDecodeError:
+        with pytest.raises(UnicodeDecodeError):
+            data.decode("utf-8")
+        return
+    assert got == data
+    data.decode("utf-8")
