@@ -16,7 +16,7 @@ from urllib.parse import urljoin
 import numpy as np
 import pandas as pd
 import requests
-from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy import Connection, Table, bindparam, delete, select
 
 from errors import BadInputError, RetriableSourceError
 from ingest.csvfile import decode_stream, read_rows
@@ -43,6 +43,8 @@ REDIRECTS = (301, 302, 303, 307, 308)
 ZERO = ("0", "0", "0")
 FACT_COUNTS = ("posts", "replies", "reactions", "reads")
 FACT_COLUMNS = ("source", "person_key", "day", *FACT_COUNTS)
+_CLEAR_DAY = delete(DailyActivity).where(DailyActivity.source == SOURCE,
+                                         DailyActivity.day == bindparam("day"))
 CONCEALED_WARNING = (
     "{n} user(s) have concealed names (32-hex User Principal Name): they are ingested as "
     "unmatched people, and department/region joins are impossible for them until an admin "
@@ -300,8 +302,7 @@ def load_report(
 ) -> None:
     """Write one day's report: people, insert-only accounts, and non-zero activity facts."""
     load = DayLoad(writer, day, keys, stored or KnownKeys())
-    writer.conn.execute(delete(DailyActivity).where(DailyActivity.source == SOURCE,
-                                                    DailyActivity.day == day))
+    writer.conn.execute(_CLEAR_DAY, {"day": day})
     for batch in _batches(path, name, writer, parsed):
         load.add(batch)
     if load.concealed:

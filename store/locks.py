@@ -9,12 +9,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from errors import UptakeError
 from store.engine import write_transaction
 from store.models import Lock
+
+# built once: a Graph import renews its lease in every day's window
+_RENEW = update(Lock).where(Lock.name == bindparam("lock"), Lock.holder == bindparam("me"))
 
 
 class LockHeld(UptakeError):
@@ -85,11 +88,8 @@ def renew(conn: Connection, name: str, ttl_s: int) -> None:
     """Extend our lease by `ttl_s` from now, so a long run is not taken for abandoned; in the
     caller's write transaction (a window's own: one commit fewer per window)."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    conn.execute(
-        update(Lock)
-        .where(Lock.name == name, Lock.holder == holder_id())
-        .values(expires_at=now + dt.timedelta(seconds=ttl_s))
-    )
+    conn.execute(_RENEW, {"lock": name, "me": holder_id(),
+                          "expires_at": now + dt.timedelta(seconds=ttl_s)})
 
 
 def release(engine: Engine, name: str) -> None:
