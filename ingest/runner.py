@@ -226,6 +226,10 @@ class Writer:
                 f"{str(min(missing, key=str))[:12]}… (foreign key)"
             )
 
+    def note_present(self, keys: Iterable[str]) -> None:
+        """Keys the caller has just read from `people` (e.g. joined): no lookup of their own."""
+        self._present.update(keys)
+
     def stored_people(self, keys: Iterable[str]) -> set[str]:
         """Those of `keys` in `people` (this run's own included); each key is looked up once."""
         wanted = set(keys)

@@ -34,7 +34,7 @@ from store.message_activity import (
     rebuild_message_activity,
 )
 from store.message_activity import SOURCE as EXPORT_ACTIVITY
-from store.models import Account, DailyActivity, Group, Message
+from store.models import Account, DailyActivity, Group, Message, Person
 
 CHUNK = 20_000
 LOOKUP = 5_000
@@ -169,8 +169,12 @@ class ExportLoad:
                    Message.message_id.between(bindparam("lo"), bindparam("hi")))
             .limit(bindparam("most"))
         )
-        self.sender_query = select(Account.account_id, Account.person_key).where(
-            Account.platform == ycsv.PLATFORM, among_ids(ACCOUNTS.c.account_id, self.dialect)
+        # joined to people: the keys found are known present, and need no check of their own
+        self.sender_query = (
+            select(Account.account_id, Account.person_key)
+            .join(Person, Person.person_key == Account.person_key)
+            .where(Account.platform == ycsv.PLATFORM,
+                   among_ids(ACCOUNTS.c.account_id, self.dialect))
         )
 
     def run(self, path: Path) -> None:
@@ -270,9 +274,10 @@ class ExportLoad:
 
     def _save_message_batch(self, batch: ycsv.MessageBatch) -> None:
         known = self.sender_keys
-        senders = {sid: who for sid, who in batch.senders.items() if sid not in known}
-        if senders:
-            self._resolve_senders(senders)
+        if not batch.senders.keys() <= known.keys():
+            self._resolve_senders(
+                {sid: who for sid, who in batch.senders.items() if sid not in known}
+            )
         key_of = cast(Callable[[str | None], str | None], known.get)  # None: no sender id
         keys = list(map(key_of, batch.sender_account_id))
         for i in batch.unsent:
@@ -299,7 +304,7 @@ class ExportLoad:
         kept = [i for i, key in enumerate(keys) if key not in erased] if erased else range(len(ids))
         last = dict(zip([ids[i] for i in kept], kept, strict=True))  # a repeated id: last wins
         stored = self._stored(list(last))
-        fresh = [i for mid, i in last.items() if mid not in stored]
+        fresh = [i for mid, i in last.items() if mid not in stored] if stored else [*last.values()]
         if len(fresh) == len(ids):  # every row new and once: the columns as they are
             self.writer.insert_columns(MESSAGES, columns, TIME_COLUMNS)
             self.tally.add(columns)
@@ -335,8 +340,11 @@ class ExportLoad:
     def _resolve_senders(self, senders: dict[str, tuple[str, str]]) -> None:
         """Sender id → person key: a stored Yammer account, else the email, else the id."""
         for part in _batches(list(senders), LOOKUP):
-            found = self.conn.execute(self.sender_query, {"ids": ids_param(part, self.dialect)})
-            self.sender_keys.update(dict(found.all()))
+            found = dict(self.conn.execute(
+                self.sender_query, {"ids": ids_param(part, self.dialect)}
+            ).all())
+            self.sender_keys.update(found)
+            self.writer.note_present(found.values())
         people, accounts = [], []
         now = _utcnow()
         for sid, (email, sender_name) in senders.items():

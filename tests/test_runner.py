@@ -494,6 +494,8 @@ def test_key_checks_look_each_stored_key_up_once(engine, settings):
         writer.check_people(["fake-1-1", "fake-1-0"])
         writer.save_people([{"person_key": "new"}])
         writer.check_people(["new", "fake-1-0"])
+        writer.note_present(["fake-1-3"])  # read from people by the caller
+        writer.check_people(["fake-1-3"])
         assert len(lookups) == 1
         with pytest.raises(IngestError, match="^2 person key"):
             writer.check_people(["fake-1-2", "ghost", "phantom"])

@@ -277,6 +277,28 @@ def test_redelivered_messages_are_found_whatever_the_ids_lengths(engine, setting
 
 
 @BACKENDS
+def test_senders_with_stored_accounts_need_no_key_lookup(engine, settings, tmp_path):
+    """A later export's senders found among the stored accounts are found with their people
+    (one join), so the run's key checks look none of them up; new senders are made."""
+    people_lookups: list[str] = []
+
+    def spy(conn, cursor, statement, parameters, context, many):  # noqa: ARG001
+        if statement.lstrip().startswith("SELECT people.person_key"):
+            people_lookups.append(statement)
+
+    ingest(engine, settings, export_zip(tmp_path / "users.zip", users=users()))
+    event.listen(engine, "before_cursor_execute", spy)
+    [result] = ingest(engine, settings, export_zip(tmp_path / "msgs.zip", messages=messages()))
+    assert (result.status, result.rows_read) == ("success", 9)
+    assert people_lookups == []
+    assert activity(engine) == EXPECTED_UTC
+    with engine.connect() as conn:
+        keys = dict(conn.execute(select(Message.message_id, Message.person_key)).all())
+    assert keys["2000337749565443"] == KEY["ana"]  # via Ana's stored account
+    assert keys["2000337749565447"] == KEY["gus"]  # a sender first seen here
+
+
+@BACKENDS
 def test_duplicate_ids_in_one_file_last_wins(engine, settings, tmp_path, monkeypatch):
     monkeypatch.setattr(yammer_export, "CHUNK", 2)  # the duplicates straddle a chunk boundary
     path = export_zip(
