@@ -217,9 +217,13 @@ def parse_reports(
 ) -> Iterator[tuple[Path, Parsed]]:
     """Each file's parse with its keys, in order (in the read-ahead child)."""
     for path in files:
-        yield path, parse_report(path, path.name, with_names, keys, identity)._replace(
-            identity=None
-        )
+        parsed = parse_report(path, path.name, with_names, keys, identity)
+        batch = parsed.batch
+        if batch is not None and batch.keys is not None and not with_names:
+            # the writer reads a UPN only to store it as a name's email: not sent (pickling
+            # and unpickling them took about as long as everything else in the batch)
+            batch = batch._replace(upns=[])
+        yield path, parsed._replace(batch=batch, identity=None)
 
 
 class KnownKeys:
@@ -272,13 +276,18 @@ class Columns(NamedTuple):
 class Batch(NamedTuple):
     """Checked rows: stripped UPNs, name cells, and the counts of the active rows only."""
 
-    upns: list[str]
+    upns: list[str]  # empty when `keys` are given and no names are kept (`parse_reports`)
     names: list[str] | None  # raw Display Name cells; None without that column
-    active: list[int]  # positions in `upns` of the rows with a non-zero count
+    active: list[int]  # positions in the rows of those with a non-zero count
     posted: np.ndarray  # int64
     liked: np.ndarray
     read: np.ndarray
     keys: list[str] | None = None  # the person key of each UPN, when already looked up
+
+    @property
+    def rows(self) -> int:
+        """The rows of the batch."""
+        return len(self.keys) if self.keys is not None else len(self.upns)
 
 
 class Parsed(NamedTuple):
@@ -342,12 +351,16 @@ def _batches(
 ) -> Iterator[Batch]:
     """The report's rows in checked batches: parsed by pandas when regular, else row by row."""
     with_names = not writer.identity.pseudonymise
+    if parsed is not None and parsed.batch is not None and parsed.identity is not writer.identity:
+        # keys made with another identity are not this writer's; without its UPNs, read again
+        batch = parsed.batch
+        parsed = None if batch.rows and not batch.upns else parsed._replace(
+            batch=batch._replace(keys=None))
     if parsed is None or parsed.with_names != with_names:
         parsed = parse_report(path, name, with_names)
     if parsed.batch is not None:
-        writer.read(len(parsed.batch.upns))
-        same = parsed.identity is writer.identity
-        yield parsed.batch if same else parsed.batch._replace(keys=None)
+        writer.read(parsed.batch.rows)
+        yield parsed.batch
         return
     with open(path, "rb") as raw:  # irregular: again from the top, row by row
         _, rows = read_rows(decode_stream(raw), name, REQUIRED)

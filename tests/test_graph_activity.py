@@ -225,6 +225,38 @@ def test_keys_looked_up_ahead_are_those_of_the_run(engine, settings, tmp_path, m
     assert len(pids) == 4 and len(set(pids)) == 1 and pids[0] != os.getpid()
 
 
+class _Reading:
+    """What `_batches` asks of a Writer: its identity, and a count of rows read."""
+
+    def __init__(self, identity: Identity):
+        self.identity = identity
+        self.rows = 0
+
+    def read(self, n: int = 1) -> None:
+        self.rows += n
+
+
+def test_reports_read_ahead_leave_the_upns_behind_unless_names_are_kept(tmp_path):
+    from ingest.graph_activity import UpnKeys, _batches, parse_reports
+
+    regular = "\r\n".join(r for r in REPORT.split("\r\n") if "carol" not in r)
+    path = write(tmp_path, "r-2026-03-01.csv", regular)
+    [(_, slim)] = parse_reports([path], False, UpnKeys(), ID)
+    assert slim.batch is not None and slim.batch.upns == []
+    assert slim.batch.keys == [ALICE, ID.person_key("bob@contoso.com"), CONCEALED, DAVE]
+    named = Identity(TEST_HASH_KEY.encode(), pseudonymise=False)
+    [(_, full)] = parse_reports([path], True, UpnKeys(), named)
+    assert full.batch is not None and full.batch.upns[0] == "Alice@Contoso.com"
+
+    reading = _Reading(ID)
+    [batch] = _batches(path, path.name, reading, slim._replace(identity=ID))  # type: ignore[arg-type]
+    assert (batch.upns, batch.keys, reading.rows) == ([], slim.batch.keys, 4)
+    other = _Reading(Identity(b"another-key", pseudonymise=True))  # keys not this writer's:
+    [again] = _batches(path, path.name, other, slim._replace(identity=ID))  # type: ignore[arg-type]
+    assert again.keys is None and again.upns[0] == "Alice@Contoso.com"  # read again
+    assert (again.active, other.rows) == (batch.active, 4)
+
+
 @BACKENDS
 def test_read_ahead_or_not_gives_the_same_store(engine, settings, tmp_path, monkeypatch):
     from ingest import graph_activity
