@@ -9,7 +9,7 @@ import time
 import pytest
 
 from errors import BadInputError, IngestError
-from ingest.read_ahead import can_read_ahead, read_ahead
+from ingest.read_ahead import PIPE_BYTES, can_read_ahead, read_ahead
 
 
 def numbers(n: int):
@@ -50,6 +50,25 @@ def test_items_arrive_in_order_from_another_process():
     items = list(read_ahead(numbers, 50))
     assert [x["i"] for x in items] == list(range(50))
     assert {x["pid"] for x in items} != {os.getpid()}
+
+
+def blobs(n: int, size: int):
+    for i in range(n):
+        yield bytes([i]) * size
+
+
+def test_large_items_cross_a_widened_pipe_whole():
+    fcntl = pytest.importorskip("fcntl")
+    if not hasattr(fcntl, "F_GETPIPE_SZ"):
+        pytest.skip("pipe sizes are a Linux feature")
+    ahead = read_ahead(blobs, 4, 3_000_000)
+    try:
+        allowed = int(open("/proc/sys/fs/pipe-max-size").read())
+        size = fcntl.fcntl(ahead._pipe._reader.fileno(), fcntl.F_GETPIPE_SZ)
+        assert size == PIPE_BYTES if allowed >= PIPE_BYTES else size < PIPE_BYTES
+        assert [(len(b), b[0], b[-1]) for b in ahead] == [(3_000_000, i, i) for i in range(4)]
+    finally:
+        ahead.close()
 
 
 def test_an_error_in_the_reader_is_raised_here_after_its_items():
