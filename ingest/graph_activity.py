@@ -236,23 +236,28 @@ class KnownKeys:
     def __init__(self) -> None:
         self.people: set[str] | None = None
         self.accounts: set[str] | None = None
+        self.settled: set[str] = set()  # keys with a person and an account: nothing to add
 
     def load(self, conn: Connection) -> tuple[set[str], set[str]]:
         """The stored keys (read from the store the first time)."""
         if self.people is None or self.accounts is None:
             self.people = _column_set(conn, select(Person.person_key))
             self.accounts = _column_set(conn, select(Account.person_key).distinct())
+            self.settled = self.people & self.accounts
         return self.people, self.accounts
 
     def forget(self) -> None:
         """Read the store again next time (a new run: others may have written meanwhile)."""
         self.people = self.accounts = None
+        self.settled = set()
 
     def add(self, people: set[str], accounts: set[str]) -> None:
         """Keys that a committed window stored."""
         if self.people is not None and self.accounts is not None:
             self.people |= people
             self.accounts |= accounts
+            self.settled.update(k for k in people | accounts
+                                if k in self.people and k in self.accounts)
 
 
 class Columns(NamedTuple):
@@ -504,8 +509,9 @@ class DayLoad:
         )
         distinct = set(row_keys)
         self.concealed |= distinct & self.keys.hidden
-        self.writer.save_people(self._people(batch, row_keys, distinct))
-        self.writer.upsert(_table(Account), self._accounts(row_keys, distinct), update=())
+        if not distinct <= self.stored.settled:  # one pass, where most days need no more
+            self.writer.save_people(self._people(batch, row_keys, distinct))
+            self.writer.upsert(_table(Account), self._accounts(row_keys, distinct), update=())
         # key → its last active row in the batch: a later row of the same person wins
         last = dict(zip([row_keys[i] for i in batch.active], range(len(batch.active)),
                         strict=True))
