@@ -225,6 +225,42 @@ def test_keys_looked_up_ahead_are_those_of_the_run(engine, settings, tmp_path, m
     assert len(pids) == 4 and len(set(pids)) == 1 and pids[0] != os.getpid()
 
 
+@BACKENDS
+def test_known_keys_settle_once_a_person_has_an_account(engine, settings, tmp_path):
+    """A person without any account (e.g. from the roster) gets a Graph account the first day
+    the report lists them; people and accounts first seen on a later day too."""
+    from ingest.graph_activity import KnownKeys
+
+    with write_transaction(engine) as conn:
+        conn.execute(Person.__table__.insert(), [
+            {"person_key": k, "matched": True, "created_at": dt.datetime(2026, 1, 1)}
+            for k in (ALICE, BOB)])
+        conn.execute(Account.__table__.insert(), [{
+            "platform": "yammer", "account_id": "1", "person_key": BOB, "has_user_record": True,
+            "state": "active", "updated_at": dt.datetime(2026, 1, 1)}])
+        known = KnownKeys()
+        known.load(conn)
+    assert known.settled == {BOB}
+    known.add({DAVE}, {ALICE, DAVE})
+    assert known.settled == {ALICE, BOB, DAVE}
+    known.forget()
+    assert known.settled == set()
+
+    regular = "\r\n".join(r for r in REPORT.split("\r\n") if "carol" not in r)
+    erin = "2026-03-03,erin@contoso.com,Erin E,,,2026-03-02,1,0,0,MICROSOFT 365 E5,1\r\n"
+    folder = tmp_path / "reports"
+    write(folder, "r-2026-03-01.csv", regular)
+    write(folder, "r-2026-03-02.csv", regular + erin)
+    run_source(engine, settings, GraphActivitySource(settings, path=folder))
+    erin_key = ID.person_key("erin@contoso.com")
+    with engine.connect() as conn:
+        graph = set(conn.scalars(select(Account.person_key).where(Account.platform == "graph")))
+        people = set(conn.scalars(select(Person.person_key)))
+    assert graph == {ALICE, DAVE, CONCEALED, erin_key}
+    assert people == {ALICE, BOB, DAVE, CONCEALED, erin_key}
+    assert facts(engine)[(erin_key, dt.date(2026, 3, 2))] == (1, 0, 0, 0)
+
+
 class _Reading:
     """What `_batches` asks of a Writer: its identity, and a count of rows read."""
 
