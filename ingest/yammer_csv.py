@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from itertools import compress
 from typing import Any, NamedTuple
 
@@ -144,15 +144,16 @@ class MessageBatch(NamedTuple):
     in_private_conversation: list[bool | None]
     created_at: list[str]  # naive UTC as store.dates.time_text
     deleted_at: list[str | None]
-    senders: dict[str, tuple[str, str]]  # user sender id → its first (email, name) here
+    senders: dict[str, tuple[str, str]]  # user sender id → its first (email, name), when new
     unlinked: dict[int, tuple[str, str]]  # row of a user sender with an email but no id → them
     unsent: list[int]  # rows whose person is not a sender id's: not a user, or no id
 
 
 def parse_messages(
-    cells: Mapping[str, Sequence[str]],
+    cells: Mapping[str, Sequence[str]], named: Collection[str] = (),
 ) -> tuple[MessageBatch, list[tuple[int, str]]]:
-    """`parse_message` over columns (field → cells); skipped rows as (index, reason)."""
+    """`parse_message` over columns (field → cells); skipped rows as (index, reason). Senders
+    in `named` (given in an earlier batch) are left out of the batch's `senders`."""
     # a row any column rejects is parsed again by `parse_message` for its exact reason
     n = len(cells["id"])
     mid = [v.strip() for v in cells["id"]]
@@ -197,15 +198,17 @@ def parse_messages(
         batch = MessageBatch._make([*(list(compress(c, keep)) for c in batch[:rows]),
                                     *batch[rows:]])
         emails, names = list(compress(emails, keep)), list(compress(names, keep))
-    return _with_senders(batch, emails, names), skipped
+    return _with_senders(batch, emails, names, named), skipped
 
 
 def _with_senders(
-    batch: MessageBatch, emails: Sequence[str], names: Sequence[str]
+    batch: MessageBatch, emails: Sequence[str], names: Sequence[str], named: Collection[str]
 ) -> MessageBatch:
-    """The batch's senders, unlinked and unsent, from its rows' sender emails and names."""
-    # a sender's email and name once per batch, not once per message: the writer needs them
-    # only for senders it has not met, and they are a sixth of what a batch pickles
+    """The batch's senders (but those `named`), unlinked and unsent, from its rows' sender
+    emails and names."""
+    # a sender's email and name once per file, not once per message: the writer needs them
+    # only for senders it has not met, and they were a fifth of what a batch pickled even
+    # once per batch
     senders, unlinked, unsent = batch.senders, batch.unlinked, batch.unsent
     for i, (sid, kind) in enumerate(zip(batch.sender_account_id, batch.sender_type,
                                         strict=True)):
@@ -215,7 +218,7 @@ def _with_senders(
             unsent.append(i)
             if email := emails[i].strip():
                 unlinked[i] = (email, names[i].strip())
-        elif sid not in senders:
+        elif sid not in senders and sid not in named:
             senders[sid] = (emails[i].strip(), names[i].strip())
     return batch
 

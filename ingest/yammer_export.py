@@ -475,9 +475,13 @@ def _messages_ahead(path: Path) -> tuple[str, ReadAhead[Any]] | None:
 def parsed_messages(
     name: str, raw: IO[bytes], first: int | None = None
 ) -> Parsed:
-    """Messages.csv as parsed batches: (batch, skipped (index, reason), records read)."""
+    """Messages.csv as parsed batches: (batch, skipped (index, reason), records read). A
+    sender's email and name come with the first batch that names the sender only: the writer
+    has resolved every sender of a batch before it takes the next."""
+    named: set[str] = set()
     for cells in message_columns(name, raw, first):
-        batch, skipped = ycsv.parse_messages(cells)
+        batch, skipped = ycsv.parse_messages(cells, named)
+        named.update(batch.senders)
         yield batch, skipped, len(cells["id"])
 
 

@@ -432,6 +432,20 @@ def test_a_batch_names_each_sender_once_and_the_rows_of_others():
     assert batch.senders == {ANA: ("ana@example.com", "Ana"), BOB: ("bob@example.com", "Bob")}
     assert batch.unlinked == {3: ("carl@example.com", "Carl")}
     assert batch.unsent == [3, 4, 5]
+    later, _ = yammer_csv.parse_messages(cells, named={ANA})  # named in an earlier batch
+    assert later.senders == {BOB: ("bob@example.com", "Bob")}
+    assert later.sender_account_id == batch.sender_account_id and later.unsent == [3, 4, 5]
+
+
+def test_a_file_names_each_sender_in_its_first_batch_only(monkeypatch):
+    monkeypatch.setattr(yammer_export, "CHUNK", 2)
+    data = _messages_csv(*REGULAR, message(IDS[5], IDS[5], BOB, _at(14), email="b2@example.com"))
+    batches = [b for b, _, _ in yammer_export.parsed_messages("m.csv", io.BytesIO(data))]
+    assert [b.message_id for b in batches] == [IDS[0:2], IDS[2:4], IDS[4:6]]
+    assert [b.senders for b in batches] == [
+        {ANA: ("ana@example.com", f"Name {ANA}"), BOB: ("bob@example.com", f"Name {BOB}")},
+        {}, {}]  # Bob's later email is not his first
+    assert [b.sender_account_id for b in batches][2] == [BOB, BOB]
 
 
 @pytest.mark.parametrize("data", [
