@@ -283,7 +283,7 @@ class Batch(NamedTuple):
 
     upns: list[str]  # empty when `keys` are given and no names are kept (`parse_reports`)
     names: list[str] | None  # raw Display Name cells; None without that column
-    active: list[int]  # positions in the rows of those with a non-zero count
+    active: list[int]  # positions of the rows with a non-zero count
     posted: np.ndarray  # int64
     liked: np.ndarray
     read: np.ndarray
