@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
 import responses
@@ -259,6 +260,43 @@ def test_known_keys_settle_once_a_person_has_an_account(engine, settings, tmp_pa
     assert graph == {ALICE, DAVE, CONCEALED, erin_key}
     assert people == {ALICE, BOB, DAVE, CONCEALED, erin_key}
     assert facts(engine)[(erin_key, dt.date(2026, 3, 2))] == (1, 0, 0, 0)
+
+
+class _Counting:
+    """An identity that counts the keys it makes."""
+
+    def __init__(self) -> None:
+        self.made: list[str] = []
+
+    def person_key(self, upn: str) -> str:
+        self.made.append(upn)
+        return ID.person_key(upn)
+
+    def concealed_key(self, upn: str) -> str:
+        self.made.append(upn)
+        return ID.concealed_key(upn)
+
+
+def test_upn_keys_hash_each_new_upn_once():
+    from ingest.graph_activity import UpnKeys
+
+    keys, identity = UpnKeys(), _Counting()
+    assert keys.of(["alice@contoso.com", HIDDEN, "alice@contoso.com"], identity) == [  # type: ignore[arg-type]
+        ID.person_key("alice@contoso.com"), CONCEALED, ID.person_key("alice@contoso.com")]
+    assert keys.of([HIDDEN, "alice@contoso.com"], identity) == [  # type: ignore[arg-type]
+        CONCEALED, ID.person_key("alice@contoso.com")]  # all known: nothing hashed
+    assert keys.of(["dave@contoso.com", "alice@contoso.com"], identity)[0] == DAVE  # type: ignore[arg-type]
+    assert sorted(identity.made) == sorted(["alice@contoso.com", HIDDEN, "dave@contoso.com"])
+    assert keys.hidden == {CONCEALED}
+
+
+def test_count_columns_parse_as_int_would():
+    from ingest.graph_activity import _counts_of
+
+    cells = ["0", "7", "000012", "999999999999999999", "42"]
+    assert _counts_of(cells).tolist() == [int(c) for c in cells]
+    assert _counts_of(cells).dtype == np.int64
+    assert _counts_of([]).tolist() == []
 
 
 class _Reading:
