@@ -220,8 +220,8 @@ def parse_reports(
         parsed = parse_report(path, path.name, with_names, keys, identity)
         batch = parsed.batch
         if batch is not None and batch.keys is not None and not with_names:
-            # the writer reads a UPN only to store it as a name's email: not sent (pickling
-            # and unpickling them took about as long as everything else in the batch)
+            # the writer reads a UPN only to store it as a name's email: not sent (they took
+            # more than twice as long to unpickle as the rest of the batch)
             batch = batch._replace(upns=[])
         yield path, parsed._replace(batch=batch, identity=None)
 
@@ -357,10 +357,7 @@ def _batches(
     """The report's rows in checked batches: parsed by pandas when regular, else row by row."""
     with_names = not writer.identity.pseudonymise
     if parsed is not None and parsed.batch is not None and parsed.identity is not writer.identity:
-        # keys made with another identity are not this writer's; without its UPNs, read again
-        batch = parsed.batch
-        parsed = None if batch.rows and not batch.upns else parsed._replace(
-            batch=batch._replace(keys=None))
+        parsed = None  # keys made with another identity are not this writer's: read again
     if parsed is None or parsed.with_names != with_names:
         parsed = parse_report(path, name, with_names)
     if parsed.batch is not None:

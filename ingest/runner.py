@@ -31,7 +31,7 @@ _gc_default: list[int] = []
 _raised = 0  # windows running with the raised threshold
 PEOPLE = cast(Table, Person.__table__)
 FACTS = cast(Table, DailyActivity.__table__)
-# Built once, the run log's statements cost a tenth of building them per run (≈ 0.4 ms each):
+# Built once, the run log's statements cost a sixth of building them per run (≈ 0.4 ms each):
 # a Graph import runs one window per day.
 _RUNS = cast(Table, IngestRun.__table__)
 _START_RUN = _RUNS.insert()

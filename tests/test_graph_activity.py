@@ -281,11 +281,11 @@ def test_upn_keys_hash_each_new_upn_once():
     from ingest.graph_activity import UpnKeys
 
     keys, identity = UpnKeys(), _Counting()
-    assert keys.of(["alice@contoso.com", HIDDEN, "alice@contoso.com"], identity) == [  # type: ignore[arg-type]
+    assert keys.of(["alice@contoso.com", HIDDEN, "alice@contoso.com"], identity) == [
         ID.person_key("alice@contoso.com"), CONCEALED, ID.person_key("alice@contoso.com")]
-    assert keys.of([HIDDEN, "alice@contoso.com"], identity) == [  # type: ignore[arg-type]
+    assert keys.of([HIDDEN, "alice@contoso.com"], identity) == [
         CONCEALED, ID.person_key("alice@contoso.com")]  # all known: nothing hashed
-    assert keys.of(["dave@contoso.com", "alice@contoso.com"], identity)[0] == DAVE  # type: ignore[arg-type]
+    assert keys.of(["dave@contoso.com", "alice@contoso.com"], identity)[0] == DAVE
     assert sorted(identity.made) == sorted(["alice@contoso.com", HIDDEN, "dave@contoso.com"])
     assert keys.hidden == {CONCEALED}
 
@@ -323,10 +323,10 @@ def test_reports_read_ahead_leave_the_upns_behind_unless_names_are_kept(tmp_path
     assert full.batch is not None and full.batch.upns[0] == "Alice@Contoso.com"
 
     reading = _Reading(ID)
-    [batch] = _batches(path, path.name, reading, slim._replace(identity=ID))  # type: ignore[arg-type]
+    [batch] = _batches(path, path.name, reading, slim._replace(identity=ID))
     assert (batch.upns, batch.keys, reading.rows) == ([], slim.batch.keys, 4)
     other = _Reading(Identity(b"another-key", pseudonymise=True))  # keys not this writer's:
-    [again] = _batches(path, path.name, other, slim._replace(identity=ID))  # type: ignore[arg-type]
+    [again] = _batches(path, path.name, other, slim._replace(identity=ID))
     assert again.keys is None and again.upns[0] == "Alice@Contoso.com"  # read again
     assert (again.active, other.rows) == (batch.active, 4)
 
