@@ -16,7 +16,7 @@ import pandas as pd
 import requests
 from sqlalchemy import Table, bindparam, func, select, update
 
-from errors import FatalSourceError, SkippableRecord, UptakeError
+from errors import FatalSourceError, IngestError, SkippableRecord, UptakeError
 from ingest import yammer_csv as ycsv
 from ingest.csvfile import Utf8Checked, decode_stream, read_rows
 from ingest.export_zip import ZIP_ERRORS, base_name, read_export, verify_member, verify_rest
@@ -282,6 +282,10 @@ class ExportLoad:
         keys = list(map(key_of, batch.sender_account_id))
         for i in batch.unsent:
             keys[i] = None
+        if keys.count(None) != len(batch.unsent):  # never store a user's message unattributed
+            sid = next(batch.sender_account_id[i] for i, key in enumerate(keys)
+                       if key is None and i not in batch.unsent)
+            raise IngestError(f"sender {sid}: not named by its file before this message")
         unlinked: list[dict[str, Any]] = []
         for i, (email, sender_name) in batch.unlinked.items():
             person = self._person(self.identity.person_key(email), email, sender_name)

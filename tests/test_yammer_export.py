@@ -299,6 +299,21 @@ def test_senders_with_stored_accounts_need_no_key_lookup(engine, settings, tmp_p
 
 
 @BACKENDS
+def test_a_sender_the_file_never_named_fails_the_run(engine, settings, tmp_path, monkeypatch):
+    """Were a parser to leave a new sender out of every batch, the run stops rather than
+    store that sender's messages without a person."""
+    from ingest import yammer_csv
+
+    parse = yammer_csv.parse_messages
+    monkeypatch.setattr(yammer_csv, "parse_messages",
+                        lambda cells, named=(): parse(cells, {FRANK}))
+    with pytest.raises(IngestError, match=f"sender {FRANK}: not named by its file"):
+        ingest(engine, settings, export_zip(tmp_path / "m.zip", messages=messages()))
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Message)) == 0
+
+
+@BACKENDS
 def test_duplicate_ids_in_one_file_last_wins(engine, settings, tmp_path, monkeypatch):
     monkeypatch.setattr(yammer_export, "CHUNK", 2)  # the duplicates straddle a chunk boundary
     path = export_zip(
