@@ -93,7 +93,9 @@ def packed(
     lookup per key costs a fraction of a join of people per row.
     """
     cells = " || ',' || ".join(f"coalesce({c}, 0)" for c in columns)
-    keys = (f"group_concat(coalesce({key}, ''), char({ord(split_read.KEY_SEPARATOR)}))"
+    # the separator as a literal: char(31) was called again for every row (a third of the
+    # query's time for a day of 44,000 person-days)
+    keys = (f"group_concat(coalesce({key}, ''), '{split_read.KEY_SEPARATOR}')"
             if key else "NULL")
     first = "NULL" if lead is None else str(int(lead))
     return f"SELECT {first}, group_concat({cells}, ','), {keys} {rest}"

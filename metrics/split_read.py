@@ -27,6 +27,7 @@ FETCH = 250_000
 CACHE_KIB = 32_768  # a reader's SQLite page cache
 SEPARATOR = "\0"  # between the queries of a reader's query file
 KEY_SEPARATOR = "\x1f"  # between the person keys of a keyed query (keys are hex digests)
+KEY_WIDTH = 64  # a person key: a hex HMAC-SHA256 (store.fact_insert.KEY_WIDTH)
 log = logging.getLogger(__name__)
 
 
@@ -56,12 +57,68 @@ def tables(conn: sqlite3.Connection, queries: Sequence[str], width: int) -> Iter
     """The rows of each packed query (factload.packed) as an int64 matrix of `width` columns:
     a keyed query's rows begin with the people.rowid of their person key (0: none), then its
     lead (when it has one), then the integers of its text."""
-    rowids: dict[str, int] | None = None
+    rowids: PersonRowids | None = None
     for sql in queries:
         lead, text, keys = conn.execute(sql).fetchone()
-        if keys is not None and rowids is None:  # a dict lookup per row, not a join
-            rowids = dict(conn.execute("SELECT person_key, rowid FROM people").fetchall())
-        yield unpacked(text, keys, lead, width, rowids or {})
+        if keys is not None and rowids is None:  # a lookup per row, not a join
+            rowids = PersonRowids(conn.execute("SELECT person_key, rowid FROM people").fetchall())
+        yield unpacked(text, keys, lead, width, rowids or PersonRowids([]))
+
+
+class PersonRowids:
+    """people.rowid of person keys. Keys of KEY_WIDTH ASCII characters (every key Uptake
+    makes) are found by their first eight bytes among the people's, sorted, and checked whole;
+    a key text made only of such keys is looked up without a Python object per key (a day's
+    rows come in key order, so the search walks the people once). Other keys: a dict."""
+
+    def __init__(self, people: Sequence[tuple[str, int]]):
+        self.by_key = dict(people)
+        plain = sorted((key, rowid) for key, rowid in people
+                       if len(key) == KEY_WIDTH and key.isascii())
+        self.rowids = np.array([rowid for _, rowid in plain], dtype=np.int64)
+        self.words = _words("".join(key for key, _ in plain).encode("ascii"))
+        self.prefixes = _prefixes(self.words)
+
+    def of(self, keys: str, rows: int) -> np.ndarray:
+        """The rowid (0: none) of each of `rows` keys joined by KEY_SEPARATOR."""
+        fixed = self._fixed(keys, rows) if len(self.rowids) else None
+        if fixed is None:
+            parts = keys.split(KEY_SEPARATOR)
+            if len(parts) != rows:
+                raise ValueError(f"a keyed query gave {rows} rows and {len(parts)} keys")
+            return np.fromiter(map(self.by_key.get, parts, itertools.repeat(0)),
+                               dtype=np.int64, count=rows)
+        at = np.minimum(np.searchsorted(self.prefixes, _prefixes(fixed)), len(self.rowids) - 1)
+        found = (fixed == self.words[at]).all(axis=1)
+        out = np.where(found, self.rowids[at], 0)
+        step = KEY_WIDTH + len(KEY_SEPARATOR)
+        for i in np.flatnonzero(~found).tolist():  # a prefix two people share, or no person
+            out[i] = self.by_key.get(keys[i * step:i * step + KEY_WIDTH], 0)
+        return out
+
+    @staticmethod
+    def _fixed(keys: str, rows: int) -> np.ndarray | None:
+        """The keys as rows of KEY_WIDTH bytes (as uint64 words) when each is KEY_WIDTH ASCII
+        characters without a separator in it, else None."""
+        step = KEY_WIDTH + len(KEY_SEPARATOR)
+        if not rows or len(keys) != rows * step - 1 or keys.count(KEY_SEPARATOR) != rows - 1:
+            return None  # each separator where it belongs, and no other: the keys are whole
+        try:
+            raw = np.frombuffer(keys.encode("ascii"), dtype=np.uint8)
+        except UnicodeEncodeError:
+            return None
+        cells = np.lib.stride_tricks.as_strided(raw, (rows, KEY_WIDTH), (step, 1), writeable=False)
+        return np.ascontiguousarray(cells).view(np.uint64)
+
+
+def _words(keys: bytes) -> np.ndarray:
+    """KEY_WIDTH-byte keys end to end as rows of uint64 words (compared whole at once)."""
+    return np.frombuffer(keys, dtype=np.uint64).reshape(-1, KEY_WIDTH // 8)
+
+
+def _prefixes(words: np.ndarray) -> np.ndarray:
+    """Each key's first eight bytes as a big-endian integer: sorted as the keys are."""
+    return words[:, 0].byteswap() if sys.byteorder == "little" else words[:, 0].copy()
 
 
 def parsed(text: str | None, width: int) -> np.ndarray:
@@ -72,7 +129,7 @@ def parsed(text: str | None, width: int) -> np.ndarray:
 
 
 def unpacked(
-    text: str | None, keys: str | None, lead: int | None, width: int, rowids: dict[str, int]
+    text: str | None, keys: str | None, lead: int | None, width: int, rowids: PersonRowids
 ) -> np.ndarray:
     """A packed query's result as rows of `width` columns: the rowid of each row's key (0:
     unknown) when keyed (`keys`: joined by KEY_SEPARATOR), the lead when there is one, then
@@ -84,11 +141,7 @@ def unpacked(
     if lead is not None:
         rows[:, first - 1] = lead
     if keys is not None and len(table):
-        parts = keys.split(KEY_SEPARATOR)
-        if len(parts) != len(table):
-            raise ValueError(f"a keyed query gave {len(table)} rows and {len(parts)} keys")
-        rows[:, 0] = np.fromiter(map(rowids.get, parts, itertools.repeat(0)), dtype=np.int64,
-                                 count=len(parts))
+        rows[:, 0] = rowids.of(keys, len(table))
     return rows
 
 

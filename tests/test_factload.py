@@ -374,7 +374,53 @@ def test_a_keyed_query_puts_each_rows_person_rowid_first(tmp_path):
     rows = np.concatenate(list(split_read.read_chunks(out))).tolist()
     assert rows == [[9, 1], [0, 2], [5, 3], [0, 4], [9, 5]]
     with pytest.raises(ValueError, match="3 rows and 2 keys"):
-        split_read.unpacked("1,2,3", f"k-five{split_read.KEY_SEPARATOR}k-nine", None, 2, {})
+        split_read.unpacked("1,2,3", f"k-five{split_read.KEY_SEPARATOR}k-nine", None, 2,
+                            split_read.PersonRowids([]))
+
+
+def test_hex_person_keys_are_found_without_a_dict_lookup_each_and_exactly(tmp_path):
+    """Keys of 64 ASCII characters are found by their first eight bytes and checked whole:
+    two people sharing those bytes each get their own rowid, a key not in people gets 0, in
+    the rows' order; a key text with an empty key (no person), or a key that is not 64
+    characters, is looked up key by key, with the same results."""
+    import sqlite3
+
+    import numpy as np
+
+    from metrics import split_read
+    from metrics.factload import packed
+
+    shared = "0123abcd"
+    keys = {
+        3: shared + "e" * 56, 7: shared + "0" * 56, 8: "f" * 64, 11: "9" * 63 + "a",
+    }
+    db = tmp_path / "t.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE people (person_key TEXT PRIMARY KEY)")
+        conn.executemany("INSERT INTO people (rowid, person_key) VALUES (?, ?)", keys.items())
+        conn.execute("CREATE TABLE t (a INTEGER, who TEXT)")
+        who = [keys[8], keys[3], "7" * 64, keys[7], keys[11], keys[3]]
+        conn.executemany("INSERT INTO t VALUES (?, ?)", enumerate(who))
+        conn.execute("INSERT INTO t VALUES (6, NULL)")
+        conn.execute("INSERT INTO t VALUES (7, 'short')")
+    expected = [[8, 0], [3, 1], [0, 2], [7, 3], [11, 4], [3, 5]]
+    out = tmp_path / "rows.bin"
+    queries = [packed(["a"], "FROM t WHERE a < 6", key="who"),  # every key 64 wide
+               packed(["a"], "FROM t WHERE a < 7", key="who"),  # and no person
+               packed(["a"], "FROM t", key="who")]  # and a key of another width
+    assert split_read.write_ints(str(db), queries, 2, str(out)) == 6 + 7 + 8
+    rows = np.concatenate(list(split_read.read_chunks(out))).tolist()
+    assert rows == expected + [*expected, [0, 6]] + [*expected, [0, 6], [0, 7]]
+
+    lookup = split_read.PersonRowids([(key, rowid) for rowid, key in keys.items()])
+    sep = split_read.KEY_SEPARATOR
+    assert lookup._fixed(sep.join(who), len(who)) is not None  # the whole-text path
+    assert lookup._fixed(sep.join([*who, ""]), len(who) + 1) is None
+    assert lookup._fixed(sep.join([keys[8][:-1] + sep, keys[3]]), 2) is None
+    assert lookup._fixed(sep.join([keys[8][:-1] + "é", keys[3]]), 2) is None
+    assert lookup.of(sep.join(who), len(who)).tolist() == [r for r, _ in expected]
+    no_people = split_read.PersonRowids([])
+    assert no_people.of(sep.join(who), len(who)).tolist() == [0] * len(who)
 
 
 def test_message_times_are_seconds_since_1970_whichever_function_parses_them():
