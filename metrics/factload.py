@@ -36,10 +36,11 @@ SPLIT_DAYS = 14
 # A day's person-days (keyed: each row's people.rowid comes first), the counts packed in one
 # integer; the day number is the query's lead, sent once (parsing every row's date costs a third
 # of the read, and repeating it in every row a tenth).
-ACTIVITY_COLUMNS = (
-    f"min(d.posts, {CAP}) + min(d.replies, {CAP}) * {1 << BITS}"
-    f" + min(d.reactions, {CAP}) * {1 << 2 * BITS} + min(d.reads, {CAP}) * {1 << 3 * BITS}",
-)
+# Capped by CASE, not min(): a function call per count cost a sixth of the query.
+ACTIVITY_COLUMNS = (" + ".join(
+    f"(CASE WHEN d.{kind} < {CAP} THEN d.{kind} ELSE {CAP} END) * {1 << BITS * i}"
+    for i, kind in enumerate(KINDS)
+),)
 ACTIVITY_FROM = "FROM daily_activity d"
 ACTIVITY_WIDTH = len(ACTIVITY_COLUMNS) + 2  # the rowid and the day first
 
