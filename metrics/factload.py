@@ -28,8 +28,8 @@ ENGAGING = ("posts", "replies", "reactions")
 CAP = 32767  # counts above this per person-day and kind are capped (flags are unaffected)
 BITS = 15
 PEOPLE_BATCH = 2_000
-# A SQLite read of a table this large, over every day or at least SPLIT_DAYS of them, runs in
-# two reader processes (metrics/split_read.py).
+# A read of a table this large, over every day or at least SPLIT_DAYS of them, runs in two
+# halves: on SQLite two reader processes (metrics/split_read.py), on PostgreSQL two connections.
 SPLIT_ROWS = 4_000_000
 SPLIT_DAYS = 14
 
@@ -262,7 +262,8 @@ class ActivityRead:
 
     A large SQLite read runs in two reader processes (metrics/split_read.py), each on half
     the rows: the sqlite3 module reads on one core and holds the GIL between rows. A
-    PostgreSQL read runs in a thread on a connection of its own: the server does the work.
+    PostgreSQL read runs in a thread on a connection of its own, a large one in two, each on
+    half the days: the server does the work, a process per connection.
     `result()` collects the rows (reading here any half whose reader process failed).
     """
 
@@ -287,10 +288,19 @@ class ActivityRead:
         self.postgres = conn.dialect.name == "postgresql"
         self.groups: list[list[str]] = []  # SQLite: each reader's packed queries
         self._readers: split_read.Readers | None = None
-        self._thread: _PostgresRead | None = None
+        self._threads: list[_PostgresRead] = []
         if self.postgres:
-            self._thread = _PostgresRead(conn.engine, index, _where(conditions).format(day="DATE "))
-            self._thread.start()
+            # a large read in two halves, on two connections: the server aggregates each
+            # half in a process of its own, on its own core
+            cut = _cut(conn, start, end, span)
+            halves = [[]] if cut is None else [[f"d.day <= {{day}}'{cut}'"],
+                                                [f"d.day > {{day}}'{cut}'"]]
+            self._threads = [
+                _PostgresRead(conn.engine, index, _where([*conditions, *half]).format(day="DATE "))
+                for half in halves
+            ]
+            for thread in self._threads:
+                thread.start()
             return
         self.groups = [
             [packed(ACTIVITY_COLUMNS, f"{ACTIVITY_FROM} {where.format(day='')}",
@@ -311,8 +321,12 @@ class ActivityRead:
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows as (pid, day, int16 counts)."""
         try:
-            if self._thread is not None:
-                return self._thread.result()
+            if self._threads:
+                parts = [thread.result() for thread in self._threads]
+                if len(parts) == 1:
+                    return parts[0]
+                pid, day, counts = (np.concatenate(c) for c in zip(*parts, strict=True))
+                return pid, day, counts
             return _narrowed(self._tables())
         finally:
             self.close()
@@ -388,20 +402,35 @@ def _halves(
     """The days of a SQLite read as (day number, WHERE clause): one list, or two halves for
     two reader processes when it is large (the table, and the range unless it covers `span`,
     the table's days), cut at the day that splits its rows about in half."""
-    path = conn.engine.url.database
     if span is None:  # no rows
         return [[]]
     lo, hi = max(start, span[0]), min(end, span[1])
     if hi < lo:
         return [[]]
-    covered = (lo, hi) == span
-    small = path in (None, "", ":memory:") or estimated_rows(conn, *span) < SPLIT_ROWS or (
-        not covered and (end - start).days < SPLIT_DAYS
-    )
-    if small or hi == lo:
+    cut = None if conn.engine.url.database in (None, "", ":memory:") else _cut(
+        conn, start, end, span)
+    if cut is None:
         return [_days(conditions, lo, hi)]
-    middle = middle_day(conn, lo, hi)
-    return [_days(conditions, lo, middle), _days(conditions, middle + dt.timedelta(1), hi)]
+    return [_days(conditions, lo, cut), _days(conditions, cut + dt.timedelta(1), hi)]
+
+
+def _cut(
+    conn: Connection, start: dt.date, end: dt.date, span: tuple[dt.date, dt.date] | None
+) -> dt.date | None:
+    """The last day of the first half of a large read (the table, and the range unless it
+    covers `span`, the table's days), cut where its rows split about in half; None for one
+    read."""
+    if span is None:
+        return None
+    lo, hi = max(start, span[0]), min(end, span[1])
+    if hi <= lo:
+        return None
+    covered = (lo, hi) == span
+    if estimated_rows(conn, *span) < SPLIT_ROWS or (
+        not covered and (end - start).days < SPLIT_DAYS
+    ):
+        return None
+    return middle_day(conn, lo, hi)
 
 
 def _days(conditions: list[str], lo: dt.date, hi: dt.date) -> list[tuple[int, str]]:

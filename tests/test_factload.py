@@ -131,6 +131,33 @@ def test_a_small_read_stays_in_one_process(
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@SPANS
+def test_a_large_postgresql_read_in_two_halves_reads_the_same(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, days: tuple[int, int]
+) -> None:
+    """A large read runs on two connections, each on the days on one side of the cut (the
+    other conditions kept); together they give what one read gives."""
+    from metrics import factload
+
+    _store(engine)
+    alone = _read(engine, days)
+    wheres: list[str] = []
+    real = factload._postgres
+    monkeypatch.setattr(factload, "SPLIT_ROWS", 1)
+    monkeypatch.setattr(factload, "SPLIT_DAYS", 1)
+    monkeypatch.setattr(factload, "_postgres",
+                        lambda conn, index, where: wheres.append(where) or real(conn, index, where))
+    halved = _read(engine, days)
+    # where the rows split in half: 2 | 2 + 1 over three days, 2 | 2 over two
+    cut = DAY if days == (-1, 1) else DAY - dt.timedelta(days=1)
+    assert sorted(w.split("WHERE ")[-1].split(" AND ")[-1] for w in wheres) == [
+        f"d.day <= DATE '{cut}'", f"d.day > DATE '{cut}'"]
+    assert all(("d.day >= DATE" in w) == (days == (-1, 0)) for w in wheres)
+    assert len(alone) == (4 if days == (-1, 1) else 3)
+    pd.testing.assert_frame_equal(halved, alone)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_failed_postgresql_read_raises_in_the_caller(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
