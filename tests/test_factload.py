@@ -158,6 +158,21 @@ def test_a_large_postgresql_read_in_two_halves_reads_the_same(
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_postgresql_read_has_more_memory_for_its_transaction_only(engine: Engine) -> None:
+    from metrics import factload
+
+    _store(engine)
+    with engine.connect() as conn:
+        default = conn.exec_driver_sql("SHOW work_mem").scalar()
+        conn.rollback()
+        rows = np.concatenate(list(factload._postgres(conn, pd.Index(["a", "b", "c"]), "")))
+        assert len(rows) == 5
+        assert conn.exec_driver_sql("SHOW work_mem").scalar() == factload.POSTGRES_READ_MEMORY
+        conn.rollback()
+        assert conn.exec_driver_sql("SHOW work_mem").scalar() == default != "512MB"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_failed_postgresql_read_raises_in_the_caller(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
