@@ -27,7 +27,8 @@ FETCH = 250_000
 CACHE_KIB = 32_768  # a reader's SQLite page cache
 SEPARATOR = "\0"  # between the queries of a reader's query file
 KEY_SEPARATOR = "\x1f"  # between the person keys of a keyed query (keys are hex digests)
-KEY_WIDTH = 64  # a person key: a hex HMAC-SHA256 (store.fact_insert.KEY_WIDTH)
+KEY_WIDTH = 64  # a person key: a hex HMAC-SHA256 (as store.fact_insert.KEY_WIDTH; a reader
+# imports only sqlite3 and numpy)
 log = logging.getLogger(__name__)
 
 
@@ -57,12 +58,12 @@ def tables(conn: sqlite3.Connection, queries: Sequence[str], width: int) -> Iter
     """The rows of each packed query (factload.packed) as an int64 matrix of `width` columns:
     a keyed query's rows begin with the people.rowid of their person key (0: none), then its
     lead (when it has one), then the integers of its text."""
-    rowids: PersonRowids | None = None
+    rowids = _NO_PEOPLE  # read at the first keyed query: looked up here, not joined per row
     for sql in queries:
         lead, text, keys = conn.execute(sql).fetchone()
-        if keys is not None and rowids is None:  # a lookup per row, not a join
+        if keys is not None and rowids is _NO_PEOPLE:
             rowids = PersonRowids(conn.execute("SELECT person_key, rowid FROM people").fetchall())
-        yield unpacked(text, keys, lead, width, rowids or PersonRowids([]))
+        yield unpacked(text, keys, lead, width, rowids)
 
 
 class PersonRowids:
@@ -119,6 +120,9 @@ def _words(keys: bytes) -> np.ndarray:
 def _prefixes(words: np.ndarray) -> np.ndarray:
     """Each key's first eight bytes as a big-endian integer: sorted as the keys are."""
     return words[:, 0].byteswap() if sys.byteorder == "little" else words[:, 0].copy()
+
+
+_NO_PEOPLE = PersonRowids([])
 
 
 def parsed(text: str | None, width: int) -> np.ndarray:
