@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from metrics.calendar import day_number
-from metrics.factload import ENGAGING, KINDS
+from metrics.factload import ENGAGING, KINDS, any_count
 from store import cache
 
 NAME = "activity"
@@ -55,7 +55,7 @@ def save(conn: Connection, zone: str, keys: np.ndarray, activity: pd.DataFrame,
     [first, last], local days of `zone`."""
     days = activity["day"].to_numpy().astype("datetime64[D]").view(np.int64)
     counts = activity[list(KINDS)].to_numpy(dtype=np.int16)
-    engaging = counts[:, : len(ENGAGING)].any(axis=1)
+    engaging = any_count(counts, len(ENGAGING))
     keep = engaging & (days >= day_number(first)) & (days <= day_number(last))
     cache.save(conn, NAME, f"{zone}|{first}|{last}", {
         "who": activity["pid"].to_numpy(np.int32)[keep],

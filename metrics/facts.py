@@ -27,6 +27,7 @@ from metrics.factload import (
     KINDS,
     ActivityRead,
     MessageRead,
+    any_count,
     read_people,
     rows_frame,
     sqlite_attributes,
@@ -293,7 +294,7 @@ def activity_frame(
     release_free_memory()  # the read's chunks, freed: not under the merge's peak
     key = pid.astype(np.int64) * width + (days.astype(np.int64) - base)
     del pid, days  # tens of millions of rows: free what is no longer needed at once
-    keep = counts.any(axis=1)
+    keep = any_count(counts)
     if not keep.all():
         key, counts = key[keep], counts[keep]
     del keep

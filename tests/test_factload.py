@@ -549,3 +549,15 @@ def test_bulk_insert_writes_dates_as_the_store_reads_them(engine: Engine) -> Non
                             .where(AggFirstActivity.first_day > dt.date(2000, 1, 1)))
     assert [tuple(row) for row in stored] == [("a", days[0]), ("b", days[1])]
     assert later == "a"
+
+
+def test_any_count_finds_the_rows_with_a_count_in_the_columns_asked():
+    from metrics.factload import any_count
+
+    counts = np.array([[0, 0, 0, 0], [0, 0, 0, 5], [0, 2, 0, 0], [7, 0, 1, 0], [0, 0, 0, 0]],
+                      dtype=np.int16)
+    assert any_count(counts).tolist() == [False, True, True, True, False]
+    assert any_count(counts, 3).tolist() == [False, False, True, True, False]
+    assert any_count(counts[:, 3:]).tolist() == [False, True, False, False, False]
+    assert any_count(counts, 0).tolist() == [False] * 5
+    assert any_count(counts[:0]).tolist() == []
