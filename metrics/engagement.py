@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from errors import MetricError
-from metrics.attribution import CROSS
+from metrics.attribution import ALL, CROSS
 from metrics.calendar import as_datetime64, day_number
 from metrics.catalog import Metric, declare
-from metrics.factload import ENGAGING, KINDS
+from metrics.factload import ENGAGING, KINDS, any_count
 from metrics.facts import Facts
 
 ROWS_CHUNK = 1 << 21  # rows a per-row step handles at once (its int64 temporaries: 16 MB)
@@ -94,8 +94,8 @@ def member_activity(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     """(pid, day, engaged, active) of activity rows on days the person is a member."""
     def produce() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         pids, days, counts = member_counts(facts)
-        engaged = np.asarray((counts[:, : len(ENGAGING)] > 0).any(axis=1))
-        active = np.asarray((counts > 0).any(axis=1))
+        engaged = any_count(counts, len(ENGAGING))
+        active = engaged | any_count(counts[:, len(ENGAGING):])
         return pids, days, engaged, active
 
     return facts.cached("member_activity", produce)
@@ -125,6 +125,45 @@ def engagement_grid(facts: Facts, by: str, lo: int, hi: int) -> Grid:
         facts, by, None, (membership.pids, membership.starts, membership.ends), lo, hi
     )
     employed = interval_counts(facts, by, workforce(facts), None, lo, hi)
+    _, labels = facts.attribution.codes(by)
+    grid = dict(row_tallies(facts, by, lo, hi))
+    grid["members"] = members
+    grid["workforce"] = employed
+    return Grid(lo, labels, grid)
+
+
+def row_tallies(facts: Facts, by: str, lo: int, hi: int) -> dict[str, np.ndarray]:
+    """Engaged and active members and their KINDS per (group, day) of [lo, hi] (label × day).
+
+    A crossed breakdown's are kept in the facts' cache: the breakdowns it crosses, and All,
+    are then its sums over the other side, not one more pass over every activity row.
+    """
+    crossed = _crossed_tallies(facts, by, lo, hi)
+    if crossed is not None:
+        return crossed
+    if CROSS not in by:
+        return _counted_tallies(facts, by, lo, hi)
+    return facts.cached(("row_tallies", by, lo, hi), lambda: _counted_tallies(facts, by, lo, hi))
+
+
+def _crossed_tallies(facts: Facts, by: str, lo: int, hi: int) -> dict[str, np.ndarray] | None:
+    """`by`'s tallies summed from a kept crossed breakdown's `a@b` (by = a, b or All)."""
+    for key, tallies in list(facts.cache.items()):
+        if not (isinstance(key, tuple) and key[0] == "row_tallies" and key[2:] == (lo, hi)):
+            continue
+        outer, inner = key[1].split(CROSS, 1)
+        if by not in (outer, inner, ALL) or outer == inner:
+            continue
+        shape = (len(facts.attribution.codes(outer)[1]), len(facts.attribution.codes(inner)[1]),
+                 hi - lo + 1)
+        axes = {outer: (1,), inner: (0,), ALL: (0, 1)}[by]
+        return {name: total.reshape(shape).sum(axis=axes).reshape(-1, shape[2])
+                for name, total in tallies.items()}
+    return None
+
+
+def _counted_tallies(facts: Facts, by: str, lo: int, hi: int) -> dict[str, np.ndarray]:
+    """row_tallies by one pass over the members' activity rows."""
     matrix, labels = facts.attribution.codes(by)
     pids, days, counts = member_counts(facts)
     _, _, engaged, active = member_activity(facts)
@@ -144,18 +183,20 @@ def engagement_grid(facts: Facts, by: str, lo: int, hi: int) -> Grid:
             tallies[kind] += np.bincount(
                 flat, weights=kinds[:, i].astype(np.float64), minlength=size
             ).astype(np.int64)
-    grid = {name: total.reshape(len(labels), n) for name, total in tallies.items()}
-    grid["members"] = members
-    grid["workforce"] = employed
-    return Grid(lo, labels, grid)
+    return {name: total.reshape(len(labels), n) for name, total in tallies.items()}
 
 
 def _member_snapshots(facts: Facts) -> np.ndarray:
     """The roster snapshot in effect on each member activity row (shared by breakdowns)."""
-    return facts.cached(
-        "member_snaps",
-        lambda: facts.attribution.snapshot_index(member_counts(facts)[1]).astype(np.int16),
-    )
+    def produce() -> np.ndarray:
+        days = member_counts(facts)[1]
+        if len(days) == 0 or days.min() < 0:
+            return facts.attribution.snapshot_index(days).astype(np.int16)
+        # one search per day number, not one per row (tens of millions of them)
+        table = facts.attribution.snapshot_index(np.arange(int(days.max()) + 1))
+        return table.astype(np.int16)[days]
+
+    return facts.cached("member_snaps", produce)
 
 
 def workforce(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -172,7 +172,10 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
             return _run(engine, settings,
                         Plan(True, queue_id=plan.queue_id, reason="new attribute"))
         with facts.scoped_cache():
-            frames = {dim: compute_daily(facts, dim, lo, hi) for dim in dimensions}
+            # crossed breakdowns first: the ones they cross are then sums of theirs
+            computed = {dim: compute_daily(facts, dim, lo, hi)
+                        for dim in sorted(dimensions, key=lambda dim: CROSS not in dim)}
+            frames = {dim: computed[dim] for dim in dimensions}
         release_free_memory()
         views = compute_views(facts, since)
     finally:

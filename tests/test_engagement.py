@@ -147,3 +147,56 @@ def test_days_after_the_last_activity_count_members_with_nobody_engaged(london):
         "2025-04-02,Sales,5,0,0,0.0000,false\n"
     )
     assert read_engagement(engine, settings, "all", org_day(40), org_day(45)).empty
+
+
+@BACKENDS
+def test_breakdowns_summed_from_a_crossed_one_equal_their_own_pass(london, monkeypatch):
+    """Once a crossed breakdown's row tallies are kept, the two it crosses and All are its
+    sums: the same as a pass of their own over every row, which they no longer make."""
+    import numpy as np
+
+    from metrics import engagement
+    from metrics.calendar import day_number
+    from metrics.facts import load_facts
+
+    engine, settings = london
+    facts = load_facts(engine, settings)
+    lo, hi = day_number(facts.start), day_number(facts.end)
+    own = {by: engagement.row_tallies(facts, by, lo, hi)
+           for by in ("all", "department", "region", "country")}
+    assert not [key for key in facts.cache if isinstance(key, tuple)]  # plain ones: not kept
+    assert own["all"]["engaged"].sum() > 0 and own["department"]["engaged"].shape[0] == 4
+    engagement.row_tallies(facts, "department@region", lo, hi)
+
+    def no_pass(*_):
+        raise AssertionError("a pass over the rows")
+
+    monkeypatch.setattr(engagement, "_counted_tallies", no_pass)
+    for by in ("all", "department", "region"):
+        summed = engagement.row_tallies(facts, by, lo, hi)
+        assert summed.keys() == own[by].keys()
+        for name, total in own[by].items():
+            np.testing.assert_array_equal(summed[name], total)
+    with pytest.raises(AssertionError, match="a pass"):  # crossed by nothing kept
+        engagement.row_tallies(facts, "country", lo, hi)
+    with pytest.raises(AssertionError, match="a pass"):  # another span of days
+        engagement.row_tallies(facts, "department", lo + 1, hi)
+
+
+@BACKENDS
+def test_each_member_row_takes_the_snapshot_in_effect_on_its_day(london):
+    import numpy as np
+
+    from metrics.engagement import _member_snapshots, member_counts
+    from metrics.facts import load_facts
+
+    engine, settings = london
+    facts = load_facts(engine, settings)
+    days = member_counts(facts)[1]
+    snaps = _member_snapshots(facts)
+    np.testing.assert_array_equal(snaps, facts.attribution.snapshot_index(days))
+    assert set(snaps.tolist()) == {0, 1}
+    first, second = facts.attribution.as_of.tolist()  # days around them, and day 0
+    days = np.array([0, first - 1, first, second - 1, second, second + 400], dtype=np.int32)
+    facts.cache = {"member_counts": (np.zeros(6, np.int32), days, np.zeros((6, 4), np.int16))}
+    assert _member_snapshots(facts).tolist() == [0, 0, 0, 0, 1, 1]
