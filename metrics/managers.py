@@ -18,11 +18,10 @@ from metrics.periods import (
     finish,
     grouped_counts,
     labelled,
-    last_days,
+    last_day_numbers,
     member_codes,
     numbers,
     period_of,
-    period_start,
 )
 
 ROLES = ("manager", "other")
@@ -92,7 +91,7 @@ def compute_manager_participation(
     counts = _written(facts, by, messages["pid"].to_numpy(), days,
                       messages["is_starter"].to_numpy(dtype=bool), grain)
     members = member_codes(facts, by, lo, hi, grain)
-    ends = last_days(period_start(members.index, grain), grain, hi)
+    ends = last_day_numbers(members.index, grain, hi)
     heads = members.counts(extra=is_manager(facts, members.pid, ends))
     heads["role"] = np.where(heads.pop("extra"), ROLES[0], ROLES[1]).astype(object)
     heads = heads.set_index(keys)["count"].rename("members")

@@ -18,6 +18,7 @@ from metrics.facts import KINDS
 GRAINS = ("week", "month")
 UNKNOWN = "Unknown"
 DAY = np.timedelta64(1, "D")
+TABLE_MIN = 4096  # elements from which a table over their span beats arithmetic per element
 
 
 def check_grain(grain: str, allowed: tuple[str, ...] = GRAINS) -> str:
@@ -89,7 +90,7 @@ def period_index(periods: Any, grain: str) -> np.ndarray:
     d = as_days(periods).astype(np.int64)
     if grain != "month":
         return (d + 3) // 7
-    if len(d) < 4096:
+    if len(d) < TABLE_MIN:
         return d.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
     # Calendar arithmetic per element is slow: look each day up in a table of its span.
     lo = d.min()
@@ -108,6 +109,17 @@ def period_start(indexes: np.ndarray, grain: str) -> np.ndarray:
 def last_days(periods: np.ndarray, grain: str, hi: dt.date) -> np.ndarray:
     """The last day of each period, clipped to `hi`."""
     return np.minimum(next_period(periods, grain) - DAY, np.datetime64(hi, "D"))
+
+
+def last_day_numbers(indexes: np.ndarray, grain: str, hi: dt.date) -> np.ndarray:
+    """Day numbers of the last day of each period numbered by `period_index`, clipped to `hi`:
+    computed once per period of their span, not once per element (millions of pairs)."""
+    index = np.asarray(indexes, dtype=np.int64)
+    if len(index) < TABLE_MIN:
+        return numbers(last_days(period_start(index, grain), grain, hi))
+    lo = index.min()
+    table = numbers(last_days(period_start(np.arange(lo, index.max() + 1), grain), grain, hi))
+    return table[index - lo]
 
 
 def groups_of(facts: Any, by: str, pids: np.ndarray, days: Any) -> np.ndarray:
@@ -161,7 +173,7 @@ class PeriodPeople:
         keys = (index - (index.min() if len(index) else 0)) * width + code
         if extra is not None:
             keys = keys * 2 + extra.astype(np.int64)
-        distinct, n = np.unique(keys, return_counts=True)
+        distinct, n = distinct_counts(keys)
         if extra is not None:
             flags, distinct = distinct % 2, distinct // 2
         base = index.min() if len(index) else 0
@@ -173,6 +185,16 @@ class PeriodPeople:
             out["extra"] = flags.astype(bool)
         out["count"] = n.astype(np.int64)
         return out
+
+
+def distinct_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(keys, return_counts=True) of non-negative integer keys; by a count per key
+    where their span is small beside their number (no sort of millions of pairs)."""
+    if len(keys) == 0 or keys.max() >= 4 * len(keys) + TABLE_MIN:
+        return np.unique(keys, return_counts=True)
+    tally = np.bincount(keys)
+    distinct = np.flatnonzero(tally)
+    return distinct, tally[distinct]
 
 
 def people_codes(
@@ -214,7 +236,7 @@ def _period_pairs(
     owner = np.repeat(np.arange(len(pids)), pieces)
     offset = np.arange(int(pieces.sum())) - np.repeat(np.cumsum(pieces) - pieces, pieces)
     index, pid = unique_pairs(a[owner] + offset, pids[owner])
-    return index, pid, numbers(last_days(period_start(index, grain), grain, hi))
+    return index, pid, last_day_numbers(index, grain, hi)
 
 
 def people_by_period(
@@ -235,10 +257,12 @@ def unique_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.
     lo1 = first.min()
     width = np.int64(first.max() - lo1 + 1)
     keys = second * width + (first - lo1)
-    if (np.diff(keys) < 0).any():
+    if (keys[1:] < keys[:-1]).any():
         keys = np.sort(keys)
-    keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
-    return keys % width + lo1, keys // width
+        keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
+        return keys % width + lo1, keys // width
+    new = np.r_[True, keys[1:] != keys[:-1]]  # in order already: no division per pair
+    return (first, second) if new.all() else (first[new], second[new])
 
 
 def members_by_period(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: str) -> pd.DataFrame:
