@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
@@ -61,21 +60,17 @@ GROUP BY d.person_key
 """
 
 
-# Seconds since 1970 of an ISO time text: unixepoch() (SQLite 3.38+) parses it in a quarter less
-# time than strftime('%s', …), with the same result.
-SECONDS = ("unixepoch({})" if sqlite3.sqlite_version_info >= (3, 38)
-           else "CAST(strftime('%s', {}) AS INTEGER)")
 # Counted messages (what store.message_activity counts) as integers, keyed (people.rowid
-# first; 0: no person): canonical digit thread ids (flagged), microseconds since 1970 (whole
-# seconds parsed apart: SQLite's own time functions round to milliseconds), the starter flag.
+# first; 0: no person): canonical digit thread ids (flagged), the starter flag, then the time
+# in microseconds since 1970, read by the reader from the stored text (split_read.stamp_micros):
+# SQLite's unixepoch() per row was a quarter of the read.
 MESSAGE_COLUMNS = (
     "CAST(CAST(m.thread_id AS INTEGER) AS TEXT) = m.thread_id",
     "CAST(m.thread_id AS INTEGER)",
-    f"{SECONDS.format('substr(m.created_at, 1, 19)')} * 1000000"
-    " + CAST(substr(m.created_at, 21, 6) AS INTEGER)",
     "m.is_thread_starter",
 )
-MESSAGE_WIDTH = len(MESSAGE_COLUMNS) + 1  # the rowid first
+MESSAGE_STAMP = "m.created_at"
+MESSAGE_WIDTH = len(MESSAGE_COLUMNS) + 2  # the rowid first, the time last
 MESSAGES_FROM = """
 FROM messages m
 WHERE (m.sender_type IS NULL OR m.sender_type = 'user')
@@ -86,13 +81,15 @@ CHUNK_MESSAGE_DAYS = 7  # days of messages a packed query covers: a reader holds
 
 
 def packed(
-    columns: Sequence[str], rest: str, key: str | None = None, lead: int | None = None
+    columns: Sequence[str], rest: str, key: str | None = None, lead: int | None = None,
+    stamp: str | None = None,
 ) -> str:
     """A query giving every row of `SELECT columns rest` in one text: the integer cells,
     comma-separated, row after row (NULL as 0). With `key`, a person_key expression, also
     the rows' keys in a second text, in the same order: the reader puts each one's
     people.rowid before its row; with `lead`, a value every row shares (a day number), sent
-    once and put before the cells (split_read.unpacked).
+    once and put before the cells; with `stamp`, a time's text, the rows' times in a third
+    text, put after the cells as microseconds since 1970 (split_read.unpacked).
 
     The sqlite3 module makes a Python object per cell; numpy parses one text per query
     instead (≈ 25 % less work per row, and the reads are what a refresh waits for). Finding
@@ -105,7 +102,9 @@ def packed(
     keys = (f"group_concat(coalesce({key}, ''), '{split_read.KEY_SEPARATOR}')"
             if key else "NULL")
     first = "NULL" if lead is None else str(int(lead))
-    return f"SELECT {first}, group_concat({cells}, ','), {keys} {rest}"
+    stamps = (f"group_concat(coalesce({stamp}, ''), '{split_read.KEY_SEPARATOR}')"
+              if stamp else "NULL")
+    return f"SELECT {first}, group_concat({cells}, ','), {keys}, {stamps} {rest}"
 
 
 class MessageRead:
@@ -120,7 +119,7 @@ class MessageRead:
         self.queries = [
             packed(MESSAGE_COLUMNS, MESSAGES_FROM.format(
                 a.isoformat(" ", "microseconds"), b.isoformat(" ", "microseconds")),
-                key="m.person_key")
+                key="m.person_key", stamp=MESSAGE_STAMP)
             for a, b in itertools.pairwise(cuts) if a < b
         ]
         self._readers: split_read.Readers | None = None
@@ -164,7 +163,7 @@ def sqlite_messages(
     for table in (reading or MessageRead(conn, lo, hi, ahead=False)).tables(conn):
         if not table[:, 1].all():
             return None
-        tables.append(table[:, [2, 0, 3, 4]])  # thread, rowid, created, starter
+        tables.append(table[:, [2, 0, 4, 3]])  # thread, rowid, created, starter
     table = np.concatenate(tables) if tables else np.zeros((0, 4), dtype=np.int64)
     return pd.DataFrame({
         "thread_id": table[:, 0],

@@ -12,8 +12,10 @@ brings it in next time).
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import logging
+import re
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +29,9 @@ FETCH = 250_000
 CACHE_KIB = 32_768  # a reader's SQLite page cache
 SEPARATOR = "\0"  # between the queries of a reader's query file
 KEY_SEPARATOR = "\x1f"  # between the person keys of a keyed query (keys are hex digests)
+STAMP_WIDTH = 26  # a time as SQLAlchemy stores it on SQLite: 'YYYY-MM-DD HH:MM:SS.ffffff'
+_STAMP_MARKS = {4: b"-", 7: b"-", 10: b" T", 13: b":", 16: b":", 19: b"."}
+_EPOCH = dt.datetime(1970, 1, 1)
 KEY_WIDTH = 64  # a person key: a hex HMAC-SHA256 (as store.fact_insert.KEY_WIDTH; a reader
 # imports only sqlite3 and numpy)
 log = logging.getLogger(__name__)
@@ -60,10 +65,10 @@ def tables(conn: sqlite3.Connection, queries: Sequence[str], width: int) -> Iter
     lead (when it has one), then the integers of its text."""
     rowids = _NO_PEOPLE  # read at the first keyed query: looked up here, not joined per row
     for sql in queries:
-        lead, text, keys = conn.execute(sql).fetchone()
+        lead, text, keys, stamps = conn.execute(sql).fetchone()
         if keys is not None and rowids is _NO_PEOPLE:
             rowids = PersonRowids(conn.execute("SELECT person_key, rowid FROM people").fetchall())
-        yield unpacked(text, keys, lead, width, rowids)
+        yield unpacked(text, keys, lead, width, rowids, stamps)
 
 
 class PersonRowids:
@@ -133,20 +138,102 @@ def parsed(text: str | None, width: int) -> np.ndarray:
 
 
 def unpacked(
-    text: str | None, keys: str | None, lead: int | None, width: int, rowids: PersonRowids
+    text: str | None, keys: str | None, lead: int | None, width: int, rowids: PersonRowids,
+    stamps: str | None = None,
 ) -> np.ndarray:
     """A packed query's result as rows of `width` columns: the rowid of each row's key (0:
-    unknown) when keyed (`keys`: joined by KEY_SEPARATOR), the lead when there is one, then
-    the integers of the text."""
+    unknown) when keyed (`keys`: joined by KEY_SEPARATOR), the lead when there is one, the
+    integers of the text, then each row's time in microseconds when it has `stamps` (ISO
+    times joined by KEY_SEPARATOR)."""
     first = (keys is not None) + (lead is not None)
-    table = parsed(text, width - first)
+    last = width - (stamps is not None)
+    table = parsed(text, last - first)
     rows = np.empty((len(table), width), dtype=np.int64)
-    rows[:, first:] = table
+    rows[:, first:last] = table
     if lead is not None:
         rows[:, first - 1] = lead
     if keys is not None and len(table):
         rows[:, 0] = rowids.of(keys, len(table))
+    if stamps is not None and len(table):
+        rows[:, last] = stamp_micros(stamps, len(table))
     return rows
+
+
+def stamp_micros(stamps: str, rows: int) -> np.ndarray:
+    """Microseconds since 1970 of `rows` times joined by KEY_SEPARATOR: SQLite's unixepoch()
+    of a time's first 19 characters, plus the digits of its 21st to 26th (0 where unixepoch
+    reads none). Times as SQLAlchemy stores them on SQLite ('2025-11-17 06:00:00.000000') are
+    read at once as rows of bytes; any other goes to the Python reading below."""
+    step = STAMP_WIDTH + len(KEY_SEPARATOR)
+    if rows and len(stamps) == rows * step - 1 and stamps.count(KEY_SEPARATOR) == rows - 1:
+        try:
+            raw = np.frombuffer(stamps.encode("ascii"), dtype=np.uint8)
+        except UnicodeEncodeError:
+            raw = None
+        if raw is not None:
+            cells = np.lib.stride_tricks.as_strided(raw, (rows, STAMP_WIDTH), (step, 1),
+                                                    writeable=False)
+            micros, plain = _fixed_micros(cells)
+            for i in np.flatnonzero(~plain).tolist():
+                micros[i] = _micros(stamps[i * step:i * step + STAMP_WIDTH])
+            return micros
+    parts = stamps.split(KEY_SEPARATOR) if rows else []
+    if len(parts) != rows:
+        raise ValueError(f"a query gave {rows} rows and {len(parts)} times")
+    return np.fromiter(map(_micros, parts), dtype=np.int64, count=rows)
+
+
+def _fixed_micros(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(microseconds, plain) of rows of STAMP_WIDTH bytes; plain where a row is a valid
+    'YYYY-MM-DD HH:MM:SS.ffffff' (or with a T), its microseconds then exact. Column by
+    column: a narrow matrix is slow to reduce along its rows."""
+    bad = np.zeros(len(cells), dtype=bool)
+
+    def number(at: int, size: int) -> np.ndarray:
+        nonlocal bad
+        value = np.zeros(len(cells), dtype=np.int64)
+        for i in range(at, at + size):
+            digit = cells[:, i] - np.uint8(ord("0"))  # wraps below '0': above 9 as well
+            bad |= digit > 9
+            value = value * 10 + digit
+        return value
+
+    year, month, day = number(0, 4), number(5, 2), number(8, 2)
+    hour, minute, second, micro = number(11, 2), number(14, 2), number(17, 2), number(20, 6)
+    for at, marks in _STAMP_MARKS.items():
+        column = cells[:, at]
+        bad |= np.logical_and.reduce([column != mark for mark in marks])
+    plain = ~bad & (month >= 1) & (month <= 12) & (day >= 1) & (day <= _days_in(year, month))
+    plain &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    # days from 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil)
+    y = year - (month <= 2)
+    era = y // 400
+    shifted = (month + 9) % 12
+    of_era = y - era * 400
+    of_year = (153 * shifted + 2) // 5 + day - 1
+    days = era * 146097 + of_era * 365 + of_era // 4 - of_era // 100 + of_year - 719468
+    seconds = days * 86400 + hour * 3600 + minute * 60 + second
+    return np.where(plain, seconds * 1_000_000 + micro, 0), plain
+
+
+def _days_in(year: np.ndarray, month: np.ndarray) -> np.ndarray:
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    lengths = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+    return lengths[np.clip(month, 0, 12)] + (leap & (month == 2))
+
+
+def _micros(stamp: str) -> int:
+    """stamp_micros of one time, read as SQLite reads it: its first 19 characters as a time
+    (unreadable: 0), then the leading digits of its 21st to 26th as microseconds."""
+    try:
+        moment = dt.datetime.fromisoformat(stamp[:19])
+    except ValueError:
+        return 0
+    if moment.tzinfo is not None:  # SQLite's unixepoch() takes no zone in 19 characters
+        return 0
+    digits = re.match(r"\d*", stamp[20:26])
+    fraction = int(digits.group()) if digits and digits.group() else 0
+    return int((moment - _EPOCH).total_seconds()) * 1_000_000 + fraction
 
 
 def read_chunks(out: Path) -> Iterator[np.ndarray]:

@@ -466,22 +466,35 @@ def test_hex_person_keys_are_found_without_a_dict_lookup_each_and_exactly(tmp_pa
     assert no_people.of(sep.join(who), len(who)).tolist() == [0] * len(who)
 
 
-def test_message_times_are_seconds_since_1970_whichever_function_parses_them():
-    """The message read's seconds (unixepoch on SQLite 3.38+, else strftime) equal Python's."""
-    import calendar
+def test_message_times_are_read_as_sqlite_read_them():
+    """The reader's microseconds since 1970 of stored times equal what SQLite's unixepoch (or
+    strftime) gave the query before: times as stored at once, any other one by one."""
     import sqlite3
 
-    from metrics.factload import SECONDS
+    from metrics import split_read
 
-    stamps = ["1969-12-31 23:59:59", "1970-01-01 00:00:00", "2025-03-30 00:59:59",
-              "2025-03-30 01:00:00", "2026-06-30 23:59:59", "2038-01-19 03:14:08"]
+    plain = ["1969-12-31 23:59:59.999999", "1970-01-01 00:00:00.000000",
+             "2024-02-29 12:34:56.789012", "2025-03-30 00:59:59.000001",
+             "2025-03-30T01:00:00.500000", "2038-01-19 03:14:08.000000",
+             "2100-02-28 23:59:59.123456", "0001-01-01 00:00:00.000000"]
+    other = ["2025-03-30 01:00:00", "2025-03-30 01:00", "2025-03-30", "2025-03-30 01:00:00.5",
+             "2025-13-01 00:00:00.000000", "not a time at all, really", "2025-03-30 01:00:00+01"]
     conn = sqlite3.connect(":memory:")
-    strftime = "CAST(strftime('%s', {}) AS INTEGER)"
-    for stamp in stamps:
-        want = calendar.timegm(dt.datetime.fromisoformat(stamp).timetuple())
-        used, portable = conn.execute(
-            f"SELECT {SECONDS.format('?')}, {strftime.format('?')}", (stamp, stamp)).fetchone()
-        assert used == portable == want, stamp
+    seconds = ("unixepoch({})" if sqlite3.sqlite_version_info >= (3, 38)
+               else "CAST(strftime('%s', {}) AS INTEGER)")
+    before = (f"coalesce({seconds.format('substr(?, 1, 19)')} * 1000000"
+              " + CAST(substr(?, 21, 6) AS INTEGER), 0)")
+
+    def sqlite_micros(stamp: str) -> int:
+        return conn.execute(f"SELECT {before}", (stamp, stamp)).fetchone()[0]
+
+    sep = split_read.KEY_SEPARATOR
+    for stamps in (plain, plain + other, other, plain + ["2025-03-30 01:00:00.00000é"]):
+        got = split_read.stamp_micros(sep.join(stamps), len(stamps)).tolist()
+        assert got == [sqlite_micros(s) for s in stamps], stamps
+    assert split_read.stamp_micros("", 0).tolist() == []
+    with pytest.raises(ValueError, match="2 rows and 1 times"):
+        split_read.stamp_micros(plain[0], 2)
 
 
 @BACKENDS
@@ -515,7 +528,7 @@ def test_a_packed_querys_lead_is_sent_once_and_put_in_every_row():
     conn.execute("CREATE TABLE t (a INTEGER, who TEXT)")
     conn.executemany("INSERT INTO t VALUES (?, ?)", [(1, "k-five"), (2, None)])
     assert conn.execute(packed(["a"], "FROM t", key="who", lead=20_000)).fetchone() == (
-        20_000, "1,2", f"k-five{split_read.KEY_SEPARATOR}")
+        20_000, "1,2", f"k-five{split_read.KEY_SEPARATOR}", None)
     keyed, plain, empty = split_read.tables(conn, [
         packed(["a"], "FROM t", key="who", lead=20_000),
         packed(["a", "a * 2"], "FROM t", lead=-3),
@@ -524,6 +537,27 @@ def test_a_packed_querys_lead_is_sent_once_and_put_in_every_row():
     assert keyed.tolist() == [[5, 20_000, 1], [0, 20_000, 2]]
     assert plain.tolist() == [[-3, 1, 2], [-3, 2, 4]]
     assert empty.shape == (0, 3)
+
+
+def test_a_packed_querys_times_come_last_in_microseconds():
+    import sqlite3
+
+    from metrics import split_read
+    from metrics.factload import packed
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE people (person_key TEXT PRIMARY KEY)")
+    conn.execute("INSERT INTO people (rowid, person_key) VALUES (5, 'k-five')")
+    conn.execute("CREATE TABLE t (a INTEGER, who TEXT, at TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?, ?, ?)", [
+        (1, "k-five", "1970-01-02 00:00:01.000002"), (2, None, "1970-01-01 00:00:03"),
+        (3, "k-five", None)])
+    stamped, none = split_read.tables(conn, [
+        packed(["a"], "FROM t", key="who", stamp="at"),
+        packed(["a"], "FROM t WHERE a > 9", key="who", stamp="at"),
+    ], 3)
+    assert stamped.tolist() == [[5, 1, 86_401_000_002], [0, 2, 3_000_000], [5, 3, 0]]
+    assert none.shape == (0, 3)
 
 
 @BACKENDS
