@@ -249,7 +249,8 @@ def people_by_period(
 def unique_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct (first, second) integer pairs, ordered by (second, first).
 
-    Pairs already in that order (activity is sorted by pid, then day) cost one pass.
+    Pairs already in that order (activity is sorted by pid, then day) cost one pass; when
+    they are also distinct, the arrays given (as int64) are returned.
     """
     first, second = np.asarray(first, dtype=np.int64), np.asarray(second, dtype=np.int64)
     if len(first) == 0:

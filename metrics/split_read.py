@@ -3,9 +3,9 @@
 A refresh reads millions of person-days through the driver; on SQLite that is one core's work
 and it holds the GIL between rows. Two reader processes, each reading half the rows, finish it
 in about half the time while the refresh reads the roster. A reader is this file run by the
-same interpreter (`python -I`: it imports only sqlite3 and numpy, never the caller's main
-module) and hands its rows back in a file, written and read a chunk at a time: neither side
-ever holds every row at once. It opens its own connection and only reads:
+same interpreter (`python -I`: it imports only the standard library and numpy, never the
+caller's main module) and hands its rows back in a file, written and read a chunk at a time:
+neither side ever holds every row at once. It opens its own connection and only reads:
 its own snapshot, so a write committed meanwhile may show in one half only (the refresh queue
 brings it in next time).
 """
@@ -33,7 +33,7 @@ STAMP_WIDTH = 26  # a time as SQLAlchemy stores it on SQLite: 'YYYY-MM-DD HH:MM:
 _STAMP_MARKS = {4: b"-", 7: b"-", 10: b" T", 13: b":", 16: b":", 19: b"."}
 _EPOCH = dt.datetime(1970, 1, 1)
 KEY_WIDTH = 64  # a person key: a hex HMAC-SHA256 (as store.fact_insert.KEY_WIDTH; a reader
-# imports only sqlite3 and numpy)
+# imports only the standard library and numpy)
 log = logging.getLogger(__name__)
 
 
@@ -62,7 +62,8 @@ def write_ints(path: str, queries: Sequence[str], width: int, out: str) -> int:
 def tables(conn: sqlite3.Connection, queries: Sequence[str], width: int) -> Iterator[np.ndarray]:
     """The rows of each packed query (factload.packed) as an int64 matrix of `width` columns:
     a keyed query's rows begin with the people.rowid of their person key (0: none), then its
-    lead (when it has one), then the integers of its text."""
+    lead (when it has one), then the integers of its text, then its time in microseconds
+    (when it has times)."""
     rowids = _NO_PEOPLE  # read at the first keyed query: looked up here, not joined per row
     for sql in queries:
         lead, text, keys, stamps = conn.execute(sql).fetchone()
@@ -160,10 +161,11 @@ def unpacked(
 
 
 def stamp_micros(stamps: str, rows: int) -> np.ndarray:
-    """Microseconds since 1970 of `rows` times joined by KEY_SEPARATOR: SQLite's unixepoch()
-    of a time's first 19 characters, plus the digits of its 21st to 26th (0 where unixepoch
-    reads none). Times as SQLAlchemy stores them on SQLite ('2025-11-17 06:00:00.000000') are
-    read at once as rows of bytes; any other goes to the Python reading below."""
+    """Microseconds since 1970 of `rows` times joined by KEY_SEPARATOR, as the query once
+    computed them with SQLite's unixepoch(): a time's first 19 characters, plus the digits of
+    its 21st to 26th (0 where the time is unreadable). Times as SQLAlchemy stores them on
+    SQLite ('2025-11-17 06:00:00.000000') are read at once as rows of bytes; any other one
+    by one (`_micros`)."""
     step = STAMP_WIDTH + len(KEY_SEPARATOR)
     if rows and len(stamps) == rows * step - 1 and stamps.count(KEY_SEPARATOR) == rows - 1:
         try:
@@ -223,8 +225,9 @@ def _days_in(year: np.ndarray, month: np.ndarray) -> np.ndarray:
 
 
 def _micros(stamp: str) -> int:
-    """stamp_micros of one time, read as SQLite reads it: its first 19 characters as a time
-    (unreadable: 0), then the leading digits of its 21st to 26th as microseconds."""
+    """stamp_micros of one time: its first 19 characters read by Python's fromisoformat
+    (unreadable, or with a zone: 0; SQLite's unixepoch() agrees on every form Uptake or
+    SQLAlchemy writes), then the leading digits of its 21st to 26th as microseconds."""
     try:
         moment = dt.datetime.fromisoformat(stamp[:19])
     except ValueError:
