@@ -18,6 +18,7 @@ DATE_ATTRIBUTES = ("hire_date", "termination_date")
 # an unreadable label and cost a group per manager; `is_manager` is the breakdown it feeds.
 IDENTITY_ATTRIBUTES = ("manager",)
 CROSS = "@"  # `department@region`: department groups, each split by region
+TABLE_ROWS = 1 << 16  # days from which snapshot_index looks them up in a table of day numbers
 
 
 @dataclass
@@ -77,7 +78,13 @@ class Attribution:
         """The snapshot in effect on each day (latest as_of ≤ day; before the first, the first)."""
         if len(self.as_of) <= 1:
             return np.zeros(len(days), dtype=np.int64)
-        return np.maximum(np.searchsorted(self.as_of, days, side="right") - 1, 0)
+        days = np.asarray(days)
+        table = len(days) > TABLE_ROWS and days.max() < len(days) and days.min() >= 0
+        # more rows than day numbers (tens of millions of person-days): one search per day
+        # number, then a lookup per row (0.02 s against 0.3 s for 15 million)
+        wanted = np.arange(int(days.max()) + 1) if table else days
+        index = np.maximum(np.searchsorted(self.as_of, wanted, side="right") - 1, 0)
+        return index[days] if table else index
 
     def codes(self, attribute: str) -> tuple[np.ndarray, np.ndarray]:
         """(matrix [snapshot, pid] of label indexes, labels) for one attribute or a cross `a@b`."""

@@ -188,15 +188,10 @@ def _counted_tallies(facts: Facts, by: str, lo: int, hi: int) -> dict[str, np.nd
 
 def _member_snapshots(facts: Facts) -> np.ndarray:
     """The roster snapshot in effect on each member activity row (shared by breakdowns)."""
-    def produce() -> np.ndarray:
-        days = member_counts(facts)[1]
-        if len(days) == 0 or days.min() < 0:
-            return facts.attribution.snapshot_index(days).astype(np.int16)
-        # one search per day number, not one per row (tens of millions of them)
-        table = facts.attribution.snapshot_index(np.arange(int(days.max()) + 1))
-        return table.astype(np.int16)[days]
-
-    return facts.cached("member_snaps", produce)
+    return facts.cached(
+        "member_snaps",
+        lambda: facts.attribution.snapshot_index(member_counts(facts)[1]).astype(np.int16),
+    )
 
 
 def workforce(facts: Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -28,7 +28,7 @@ import numpy as np
 FETCH = 250_000
 CACHE_KIB = 32_768  # a reader's SQLite page cache
 SEPARATOR = "\0"  # between the queries of a reader's query file
-KEY_SEPARATOR = "\x1f"  # between the person keys of a keyed query (keys are hex digests)
+KEY_SEPARATOR = "\x1f"  # between the person keys (hex digests) or the times of a packed query
 STAMP_WIDTH = 26  # a time as SQLAlchemy stores it on SQLite: 'YYYY-MM-DD HH:MM:SS.ffffff'
 _STAMP_MARKS = {4: b"-", 7: b"-", 10: b" T", 13: b":", 16: b":", 19: b"."}
 _EPOCH = dt.datetime(1970, 1, 1)
@@ -106,16 +106,22 @@ class PersonRowids:
     @staticmethod
     def _fixed(keys: str, rows: int) -> np.ndarray | None:
         """The keys as rows of KEY_WIDTH bytes (as uint64 words) when each is KEY_WIDTH ASCII
-        characters without a separator in it, else None."""
-        step = KEY_WIDTH + len(KEY_SEPARATOR)
-        if not rows or len(keys) != rows * step - 1 or keys.count(KEY_SEPARATOR) != rows - 1:
-            return None  # each separator where it belongs, and no other: the keys are whole
-        try:
-            raw = np.frombuffer(keys.encode("ascii"), dtype=np.uint8)
-        except UnicodeEncodeError:
-            return None
-        cells = np.lib.stride_tricks.as_strided(raw, (rows, KEY_WIDTH), (step, 1), writeable=False)
-        return np.ascontiguousarray(cells).view(np.uint64)
+        characters, else None."""
+        cells = fixed_width(keys, rows, KEY_WIDTH)
+        return None if cells is None else np.ascontiguousarray(cells).view(np.uint64)
+
+
+def fixed_width(text: str, rows: int, width: int) -> np.ndarray | None:
+    """`rows` items of `width` ASCII characters joined by KEY_SEPARATOR, as a (rows, width)
+    view of their bytes; None when any item is of another width or not ASCII."""
+    step = width + len(KEY_SEPARATOR)
+    if not rows or len(text) != rows * step - 1 or text.count(KEY_SEPARATOR) != rows - 1:
+        return None  # each separator where it belongs, and no other: the items are whole
+    try:
+        raw = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        return None
+    return np.lib.stride_tricks.as_strided(raw, (rows, width), (step, 1), writeable=False)
 
 
 def _words(keys: bytes) -> np.ndarray:
@@ -166,19 +172,13 @@ def stamp_micros(stamps: str, rows: int) -> np.ndarray:
     its 21st to 26th (0 where the time is unreadable). Times as SQLAlchemy stores them on
     SQLite ('2025-11-17 06:00:00.000000') are read at once as rows of bytes; any other one
     by one (`_micros`)."""
-    step = STAMP_WIDTH + len(KEY_SEPARATOR)
-    if rows and len(stamps) == rows * step - 1 and stamps.count(KEY_SEPARATOR) == rows - 1:
-        try:
-            raw = np.frombuffer(stamps.encode("ascii"), dtype=np.uint8)
-        except UnicodeEncodeError:
-            raw = None
-        if raw is not None:
-            cells = np.lib.stride_tricks.as_strided(raw, (rows, STAMP_WIDTH), (step, 1),
-                                                    writeable=False)
-            micros, plain = _fixed_micros(cells)
-            for i in np.flatnonzero(~plain).tolist():
-                micros[i] = _micros(stamps[i * step:i * step + STAMP_WIDTH])
-            return micros
+    cells = fixed_width(stamps, rows, STAMP_WIDTH)
+    if cells is not None:
+        micros, plain = _fixed_micros(cells)
+        step = STAMP_WIDTH + len(KEY_SEPARATOR)
+        for i in np.flatnonzero(~plain).tolist():
+            micros[i] = _micros(stamps[i * step:i * step + STAMP_WIDTH])
+        return micros
     parts = stamps.split(KEY_SEPARATOR) if rows else []
     if len(parts) != rows:
         raise ValueError(f"a query gave {rows} rows and {len(parts)} times")

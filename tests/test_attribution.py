@@ -26,6 +26,26 @@ def roster() -> Attribution:
     return Attribution.from_labels(3, as_of, frame, profile)
 
 
+def test_many_days_find_their_snapshot_as_a_search_per_day_would() -> None:
+    """Above TABLE_ROWS days the snapshots are looked up in a table of day numbers: the same
+    answers, on snapshot days, around them, before the first and on day 0."""
+    from metrics import attribution
+
+    first, second = roster().as_of.tolist()
+    edges = np.array([0, first - 1, first, second - 1, second, second + 400])
+    assert roster().snapshot_index(edges).tolist() == [0, 0, 0, 0, 1, 1]
+    many = np.random.default_rng(5).integers(0, second + 500, attribution.TABLE_ROWS + 1000)
+    many[:len(edges)] = edges
+    expected = np.maximum(np.searchsorted(roster().as_of, many, side="right") - 1, 0)
+    for days in (many, many.astype(np.int32)):
+        got = roster().snapshot_index(days)
+        np.testing.assert_array_equal(got, expected)
+        assert got.dtype == expected.dtype
+    negative = many.copy()
+    negative[-1] = -3  # a day before 1970: searched row by row
+    assert roster().snapshot_index(negative)[-1] == 0
+
+
 def test_group_codes_fall_back_to_the_profile_then_unknown() -> None:
     matrix, labels = roster().codes("department")
     assert list(labels) == ["IT", "Ops", "Sales", "Unknown"]

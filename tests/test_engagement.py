@@ -181,22 +181,3 @@ def test_breakdowns_summed_from_a_crossed_one_equal_their_own_pass(london, monke
         engagement.row_tallies(facts, "country", lo, hi)
     with pytest.raises(AssertionError, match="a pass"):  # another span of days
         engagement.row_tallies(facts, "department", lo + 1, hi)
-
-
-@BACKENDS
-def test_each_member_row_takes_the_snapshot_in_effect_on_its_day(london):
-    import numpy as np
-
-    from metrics.engagement import _member_snapshots, member_counts
-    from metrics.facts import load_facts
-
-    engine, settings = london
-    facts = load_facts(engine, settings)
-    days = member_counts(facts)[1]
-    snaps = _member_snapshots(facts)
-    np.testing.assert_array_equal(snaps, facts.attribution.snapshot_index(days))
-    assert set(snaps.tolist()) == {0, 1}
-    first, second = facts.attribution.as_of.tolist()  # days around them, and day 0
-    days = np.array([0, first - 1, first, second - 1, second, second + 400], dtype=np.int32)
-    facts.cache = {"member_counts": (np.zeros(6, np.int32), days, np.zeros((6, 4), np.int16))}
-    assert _member_snapshots(facts).tolist() == [0, 0, 0, 0, 1, 1]
