@@ -28,10 +28,12 @@ from metrics.factload import (
     ActivityRead,
     MessageRead,
     any_count,
+    person_day_order,
     read_people,
     rows_frame,
     sqlite_attributes,
     sqlite_messages,
+    taken,
 )
 from metrics.heap import release_free_memory
 from metrics.membership import Membership
@@ -292,18 +294,18 @@ def activity_frame(
     # read here, so that these names hold the only references and `del` frees at once
     pid, days, counts = read()
     release_free_memory()  # the read's chunks, freed: not under the merge's peak
-    key = pid.astype(np.int64) * width + (days.astype(np.int64) - base)
-    del pid, days  # tens of millions of rows: free what is no longer needed at once
     keep = any_count(counts)
     if not keep.all():
-        key, counts = key[keep], counts[keep]
+        pid, days, counts = pid[keep], days[keep], counts[keep]
     del keep
-    if len(key) == 0:
+    if len(pid) == 0:
         return _empty_activity()
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    counts = counts[order]
+    order = person_day_order(pid, days)
+    if order is not None:
+        pid, days, counts = pid[order], days[order], taken(counts, order)
     del order
+    key = pid.astype(np.int64) * width + (days.astype(np.int64) - base)
+    del pid, days  # tens of millions of rows: free what is no longer needed at once
     first = np.ones(len(key), dtype=bool)
     first[1:] = key[1:] != key[:-1]
     if not first.all():  # two sources saw the same person-day: keep the larger count per kind

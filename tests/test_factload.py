@@ -135,24 +135,36 @@ def test_a_small_read_stays_in_one_process(
 def test_a_large_postgresql_read_in_two_halves_reads_the_same(
     engine: Engine, monkeypatch: pytest.MonkeyPatch, days: tuple[int, int]
 ) -> None:
-    """A large read runs on two connections, each on the days on one side of the cut (the
-    other conditions kept); together they give what one read gives."""
-    from metrics import factload
+    """A large read runs on two connections, each on the people on one side of the index's
+    middle key (the other conditions kept); together they give what one read gives, the
+    halves' rows already in (pid, day) order one after the other."""
+    from metrics import factload, facts
 
     _store(engine)
     alone = _read(engine, days)
-    wheres: list[str] = []
+    calls: list[tuple[str, dict[str, str], np.ndarray]] = []
     real = factload._postgres
+
+    def recorded(conn: object, index: pd.Index, where: str, params: dict[str, str]):
+        tables = list(real(conn, index, where, params))  # type: ignore[arg-type]
+        calls.append((where, params, np.concatenate(tables)[:, 0] if tables else np.zeros(0)))
+        return iter(tables)
+
     monkeypatch.setattr(factload, "SPLIT_ROWS", 1)
     monkeypatch.setattr(factload, "SPLIT_DAYS", 1)
-    monkeypatch.setattr(factload, "_postgres",
-                        lambda conn, index, where: wheres.append(where) or real(conn, index, where))
+    monkeypatch.setattr(factload, "_postgres", recorded)
+    orders: list[object] = []
+    real_order = facts.person_day_order
+    monkeypatch.setattr(facts, "person_day_order",
+                        lambda *a: orders.append(real_order(*a)) or orders[-1])
     halved = _read(engine, days)
-    # where the rows split in half: 2 | 2 + 1 over three days, 2 | 2 over two
-    cut = DAY if days == (-1, 1) else DAY - dt.timedelta(days=1)
-    assert sorted(w.split("WHERE ")[-1].split(" AND ")[-1] for w in wheres) == [
-        f"d.day <= DATE '{cut}'", f"d.day > DATE '{cut}'"]
-    assert all(("d.day >= DATE" in w) == (days == (-1, 0)) for w in wheres)
+    conditions = sorted((w.split("WHERE ")[-1].split(" AND ")[-1], p) for w, p, _ in calls)
+    assert conditions == [('d.person_key COLLATE "C" < %(cut)s', {"cut": "b"}),
+                          ('d.person_key COLLATE "C" >= %(cut)s', {"cut": "b"})]
+    assert all(("d.day >= DATE" in w) == (days == (-1, 0)) for w, _, _ in calls)
+    people = {w.split("%(cut)s")[0].split()[-1]: set(pids.tolist()) for w, _, pids in calls}
+    assert people == {"<": {0}, ">=": {1, 2}}
+    assert orders == [None]  # the halves, one after the other, are in (pid, day) order
     assert len(alone) == (4 if days == (-1, 1) else 3)
     pd.testing.assert_frame_equal(halved, alone)
 
@@ -169,8 +181,60 @@ def test_a_postgresql_read_has_more_memory_for_its_transaction_only(engine: Engi
         assert len(rows) == 5
         wanted = factload.POSTGRES_READ_MEMORY
         assert conn.exec_driver_sql("SHOW work_mem").scalar() == wanted
+        # the people's hashes and the rows that name them: one snapshot
+        assert conn.exec_driver_sql("SHOW transaction_isolation").scalar() == "repeatable read"
         conn.rollback()
         assert conn.exec_driver_sql("SHOW work_mem").scalar() == default != wanted
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_people_whose_keys_hash_alike_are_read_under_the_next_seed(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows name people by a hash of their key: a seed under which two people's keys hash
+    alike is passed over for the next; none without a collision is a clear error."""
+    from metrics import factload
+
+    _store(engine)
+    honest = _read(engine, (-1, 1))
+    # under seed 0 every key hashes alike
+    monkeypatch.setattr(factload, "POSTGRES_PEOPLE", "SELECT person_key, CASE WHEN %(seed)s = 0 "
+                        "THEN 7 ELSE hashtextextended(person_key, %(seed)s) END FROM people")
+    monkeypatch.setattr(factload, "POSTGRES_ACTIVITY", factload.POSTGRES_ACTIVITY.replace(
+        "hashtextextended(d.person_key, %(seed)s)",
+        "CASE WHEN %(seed)s = 0 THEN 7 ELSE hashtextextended(d.person_key, %(seed)s) END"))
+    pd.testing.assert_frame_equal(_read(engine, (-1, 1)), honest)
+    monkeypatch.setattr(factload, "POSTGRES_SEEDS", 1)
+    with pytest.raises(RuntimeError, match="collide under 1 hash seeds"):
+        _read(engine, (-1, 1))
+
+
+@BACKENDS
+def test_rows_of_people_not_in_the_index_are_left_out(engine: Engine) -> None:
+    _store(engine)
+    with engine.connect() as conn:
+        frame = load_activity(conn, pd.Index(["a", "c"]), DAY - dt.timedelta(days=1),
+                              DAY + dt.timedelta(days=1))
+    assert [(int(r.pid), r.day.date(), r.posts) for r in frame.itertuples()] == [
+        (0, DAY, 3), (1, DAY - dt.timedelta(days=1), 0), (1, DAY + dt.timedelta(days=1), 1)]
+
+
+@pytest.mark.parametrize("people", [3, 70_000, 140_000])
+def test_rows_are_ordered_by_person_then_day(people: int) -> None:
+    """Day after day (the readers' order) or in any order, rows come out as a stable sort of
+    (pid, day) gives them, past the 65,536 pids one radix pass sorts; rows already in that
+    order are left as they are."""
+    from metrics.factload import person_day_order
+
+    rng = np.random.default_rng(people)
+    pid = rng.integers(0, people, 50_000).astype(np.int32)
+    day = np.sort(rng.integers(19_000, 19_400, 50_000)).astype(np.int32)
+    for order in (np.arange(len(pid)), rng.permutation(len(pid))):
+        p, d = pid[order], day[order]
+        got = person_day_order(p, d)
+        assert got is not None and (got == np.lexsort((d, p))).all()  # lexsort: stable
+    wanted = np.lexsort((day, pid))
+    assert person_day_order(pid[wanted], day[wanted]) is None
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
