@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -178,4 +179,32 @@ def test_migration_0004_marks_the_zone_of_existing_message_facts_unknown(
     migrate(eng, command.upgrade, "head")
     with eng.connect() as conn:
         assert counted_zone(conn) == ((True, None) if with_messages else (False, None))
+    eng.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_migration_0008_stores_the_refresh_cache_uncompressed_on_postgresql(database_url):
+    """Arrays a refresh keeps are written uncompressed (pglz cost a refresh half a second);
+    the downgrade gives the default back, and a kept entry reads the same either way."""
+    from alembic import command
+
+    from store import cache
+
+    eng = make_engine(database_url)
+    storage = ("SELECT attname, attstorage FROM pg_attribute WHERE attrelid = "
+               "'refresh_cache'::regclass AND attname IN ('arrays', 'labels') ORDER BY attname")
+    arrays = {"who": np.zeros(50_000, dtype=np.int32)}
+    for step, revision, kind in ((command.upgrade, "head", "e"), (command.downgrade, "0007", "x"),
+                                 (command.upgrade, "head", "e")):
+        migrate(eng, step, revision)
+        with write_transaction(eng) as conn:
+            assert conn.exec_driver_sql(storage).all() == [("arrays", kind), ("labels", kind)]
+            cache.save(conn, "test", "fp", arrays, {"keys": ["a"]})
+        with eng.connect() as conn:
+            kept = cache.load(conn, "test", "fp")
+            assert kept is not None and (kept[0]["who"] == arrays["who"]).all()
+            assert len(kept[0]["who"]) == 50_000
+            size = conn.exec_driver_sql(
+                "SELECT pg_column_size(arrays) FROM refresh_cache WHERE name = 'test'").scalar()
+            assert (size > 200_000) == (kind == "e")  # compressed, 50,000 zeros take far less
     eng.dispose()
