@@ -30,6 +30,7 @@ from store.message_activity import counted_zone, note_counted_zone, rebuild_mess
 from store.models import DailyActivity, Message, RefreshQueue
 from store.roster import fingerprint as roster_fingerprint
 from store.upsert import upsert
+from store.write_behind import WriteBehind
 
 FILTER_ATTRIBUTE = "region"  # pages filter any breakdown by region: materialise `x@region`
 INSERT_CHUNK = 100_000
@@ -171,33 +172,26 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
             facts.close()
             return _run(engine, settings,
                         Plan(True, queue_id=plan.queue_id, reason="new attribute"))
-        with facts.scoped_cache():
-            # crossed breakdowns first: the ones they cross are then sums of theirs
-            computed = {dim: compute_daily(facts, dim, lo, hi)
-                        for dim in sorted(dimensions, key=lambda dim: CROSS not in dim)}
-            frames = {dim: computed[dim] for dim in dimensions}
-        release_free_memory()
-        views = compute_views(facts, since)
+        # one transaction, written as the results come (on PostgreSQL, meanwhile)
+        with WriteBehind(engine) as writes:
+            writes.add(_save_first_activity, facts, lo if incremental else None)
+            if facts.roster_read is not None:
+                writes.add(roster_cache.save, *facts.roster_read)
+            writes.add(activity_cache.save, settings.timezone, facts.person_keys, facts.activity,
+                       max(facts.start, last - dt.timedelta(days=KEEP_DAYS - 1)), last)
+            with facts.scoped_cache():
+                # crossed breakdowns first: the ones they cross are then sums of theirs
+                computed = {dim: compute_daily(facts, dim, lo, hi)
+                            for dim in sorted(dimensions, key=lambda dim: CROSS not in dim)}
+                frames = {dim: computed[dim] for dim in dimensions}
+            writes.add(_save_engagement, frames, (lo, hi, first, last) if incremental else None)
+            release_free_memory()
+            views = compute_views(facts, since)
+            writes.add(save_views, views, since if incremental else None)
+            writes.add(_save_state, settings, dimensions, (first, last), plan, facts.roster)
     finally:
         facts.close()
     release_free_memory()
-    with write_transaction(engine) as conn:
-        if incremental:
-            conn.execute(delete(AggEngagement).where(
-                ((AggEngagement.day >= lo) & (AggEngagement.day <= hi))
-                | (AggEngagement.day < first) | (AggEngagement.day > last)
-            ))
-        else:
-            conn.execute(delete(AggEngagement))
-        for dim, frame in frames.items():
-            _insert(conn, dim, frame)
-        save_views(conn, views, since if incremental else None)
-        _save_first_activity(conn, facts, lo if incremental else None)
-        if facts.roster_read is not None:
-            roster_cache.save(conn, *facts.roster_read)
-        activity_cache.save(conn, settings.timezone, facts.person_keys, facts.activity,
-                            max(facts.start, last - dt.timedelta(days=KEEP_DAYS - 1)), last)
-        _save_state(conn, settings, dimensions, (first, last), plan, facts.roster)
     return (hi - lo).days + 1
 
 
@@ -230,6 +224,26 @@ def materialised_dimensions(attributes: list[str]) -> list[str]:
         dims += [f"{a}{CROSS}{FILTER_ATTRIBUTE}" for a in attributes
                  if a not in (ALL, FILTER_ATTRIBUTE)]
     return dims
+
+
+def _save_engagement(
+    conn: Connection,
+    frames: dict[str, pd.DataFrame],
+    days: tuple[dt.date, dt.date, dt.date, dt.date] | None,
+) -> None:
+    """Replace the daily rows with `frames` (by dimension): all of them, or with `days`
+    (lo, hi, first, last) those of the recomputed days [lo, hi] and any outside the data's
+    days [first, last]."""
+    if days is None:
+        conn.execute(delete(AggEngagement))
+    else:
+        lo, hi, first, last = days
+        conn.execute(delete(AggEngagement).where(
+            ((AggEngagement.day >= lo) & (AggEngagement.day <= hi))
+            | (AggEngagement.day < first) | (AggEngagement.day > last)
+        ))
+    for dim, frame in frames.items():
+        _insert(conn, dim, frame)
 
 
 def _insert(conn: Connection, dimension: str, frame: pd.DataFrame) -> None:

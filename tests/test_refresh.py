@@ -288,3 +288,43 @@ def test_facts_counted_in_two_zones_are_recounted_by_the_next_refresh(london, tm
     assert _message_facts(engine) == recounted
     with engine.connect() as conn:
         assert counted_zone(conn) == (True, "UTC")
+
+
+@BACKENDS
+def test_a_refresh_that_fails_part_way_writes_nothing(london, monkeypatch):
+    """On PostgreSQL a refresh writes while it computes (store/write_behind.py): a failure
+    after some of its writes ran still leaves the store as the last refresh left it."""
+    import threading
+
+    from sqlalchemy import delete, update
+
+    from metrics import refresh as refresh_module
+
+    engine, settings = london
+    refresh(engine, settings)
+    with engine.begin() as conn:  # marks a successful rewrite would undo
+        conn.execute(update(AggEngagement).values(members=-1))
+        conn.execute(delete(AggFirstActivity))
+    before, state = dump(engine), read_state(engine)
+    assert before and all(row[4] == -1 for row in before)
+    written = threading.Event()
+    real_save = refresh_module._save_engagement
+
+    def save(*args):
+        real_save(*args)
+        written.set()
+
+    def views(*_args):
+        # on PostgreSQL the daily rows were written meanwhile; SQLite writes none before the end
+        assert written.wait(timeout=10) == (engine.dialect.name == "postgresql")
+        raise RuntimeError("views failed")
+
+    monkeypatch.setattr(refresh_module, "_save_engagement", save)
+    monkeypatch.setattr(refresh_module, "compute_views", views)
+    with pytest.raises(RuntimeError, match="views failed"):
+        refresh(engine, settings, full=True)
+    assert dump(engine) == before
+    assert read_state(engine) == state
+    monkeypatch.undo()
+    assert refresh(engine, settings, full=True).startswith("full refresh")  # the lock is free
+    assert dump(engine) != before  # rewritten this time
