@@ -187,7 +187,7 @@ def load_facts(
             if kept is not None and recent is None:  # dropped meanwhile (a forget): read them
                 recent = ActivityRead(conn, index, start, before, complete_from,
                                       to_pid).result()
-            activity = activity_frame(_with(recent, reading.result), start, end)
+            activity = activity_frame(_with(recent, reading.result))
             if read_ahead and later:
                 sent = MessageRead(conn, *_message_bounds(start, end))
             firsts = _first_activity(conn, index, activity, complete_from or start,
@@ -281,16 +281,12 @@ def load_activity(
 ) -> pd.DataFrame:
     """Person-day activity of [start, end], MAX over sources per kind, sorted by (pid, day);
     before `complete_from`, engaging rows only."""
-    return activity_frame(ActivityRead(conn, index, start, end, complete_from).result, start, end)
+    return activity_frame(ActivityRead(conn, index, start, end, complete_from).result)
 
 
-def activity_frame(
-    read: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]], start: dt.date, end: dt.date
-) -> pd.DataFrame:
-    """The rows `read()` gives (`ActivityRead.result`) of [start, end] as one row per
-    person-day (MAX over sources), sorted by (pid, day)."""
-    base = day_number(start)
-    width = np.int64(day_number(end) - base + 1)
+def activity_frame(read: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """The rows `read()` gives (`ActivityRead.result`) as one row per person-day (MAX over
+    sources), sorted by (pid, day)."""
     # read here, so that these names hold the only references and `del` frees at once
     pid, days, counts = read()
     release_free_memory()  # the read's chunks, freed: not under the merge's peak
@@ -304,19 +300,29 @@ def activity_frame(
     if order is not None:
         pid, days, counts = pid[order], days[order], taken(counts, order)
     del order
-    key = pid.astype(np.int64) * width + (days.astype(np.int64) - base)
-    del pid, days  # tens of millions of rows: free what is no longer needed at once
-    first = np.ones(len(key), dtype=bool)
-    first[1:] = key[1:] != key[:-1]
+    first = np.ones(len(pid), dtype=bool)
+    first[1:] = (pid[1:] != pid[:-1]) | (days[1:] != days[:-1])
     if not first.all():  # two sources saw the same person-day: keep the larger count per kind
-        starts = np.flatnonzero(first)
-        counts = np.maximum.reduceat(counts, starts, axis=0)
-        key = key[starts]
+        starts, later = np.flatnonzero(first), np.flatnonzero(~first)
+        del first
+        counts = _max_merged(counts, starts, later)
+        pid, days = pid[starts], days[starts]
+        del starts, later
     # counts are capped at CAP on load: int16 holds them (whoever sums them widens first)
     frame = pd.DataFrame(counts.astype(np.int16, copy=False), columns=list(KINDS), copy=False)
-    frame.insert(0, "day", as_datetime64(key % width + base))
-    frame.insert(0, "pid", (key // width).astype(np.int32))
+    frame.insert(0, "day", as_datetime64(days))
+    frame.insert(0, "pid", pid.astype(np.int32, copy=False))
     return frame
+
+
+def _max_merged(counts: np.ndarray, starts: np.ndarray, later: np.ndarray) -> np.ndarray:
+    """The larger count per kind over each run of rows, the runs' first rows at `starts`,
+    the others at `later`. Only those few are merged into their run's first: 0.1 s for the
+    synthetic 100,000 member store's million, where a reduction over all 16 million rows took
+    0.5 s."""
+    merged = taken(counts, starts)
+    np.maximum.at(merged, np.searchsorted(starts, later, side="right") - 1, counts[later])
+    return merged
 
 
 def _empty_activity() -> pd.DataFrame:

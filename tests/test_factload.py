@@ -659,3 +659,21 @@ def test_any_count_finds_the_rows_with_a_count_in_the_columns_asked():
     assert any_count(counts[:, 3:]).tolist() == [False, True, False, False, False]
     assert any_count(counts, 0).tolist() == [False] * 5
     assert any_count(counts[:0]).tolist() == []
+
+
+def test_a_person_day_seen_by_several_sources_keeps_the_largest_count_per_kind() -> None:
+    """However many sources saw a person-day and in whatever order the rows come, one row
+    remains, each kind its largest count; rows with no count at all are left out."""
+    from metrics.calendar import day_number
+    from metrics.facts import activity_frame
+
+    pid = np.array([1, 0, 1, 1, 0, 2, 1], dtype=np.int32)
+    day = np.array([5, 5, 5, 4, 5, 5, 5], dtype=np.int32) + day_number(DAY)
+    counts = np.array([[1, 0, 0, 0], [0, 0, 0, 1], [0, 3, 0, 0], [0, 0, 2, 0], [2, 0, 0, 0],
+                       [0, 0, 0, 0], [0, 1, 4, 0]], dtype=np.int16)
+    frame = activity_frame(lambda: (pid, day, counts))
+    fifth, fourth = DAY + dt.timedelta(days=5), DAY + dt.timedelta(days=4)
+    assert [(r.pid, r.day.date(), r.posts, r.replies, r.reactions, r.reads)
+            for r in frame.itertuples()] == [
+        (0, fifth, 2, 0, 0, 1), (1, fourth, 0, 0, 2, 0), (1, fifth, 1, 3, 4, 0)]
+    assert frame["pid"].dtype == np.int32 and frame["posts"].dtype == np.int16
