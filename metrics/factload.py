@@ -395,10 +395,9 @@ class _PostgresRead(threading.Thread):
             with self.engine.connect() as conn:
                 pid, day, counts = _narrowed(
                     _postgres(conn, self.index, self.where, self.params))
-            # sorted here, on a core of its own (numpy sorts and gathers without the GIL)
-            order = person_day_order(pid, day)
-            self.rows = (pid, day, counts) if order is None else (
-                pid[order], day[order], taken(counts, order))
+            # sorted and merged here, on a core of its own (numpy sorts and gathers without
+            # the GIL), while the other half may still be read: the halves hold other people
+            self.rows = person_days(pid, day, counts)
         except BaseException as exc:  # handed to result(), in the caller's thread
             self.error = exc
 
@@ -571,6 +570,39 @@ def _pids_of_hashes(hashes: np.ndarray, lookup: pd.Index, pids: np.ndarray) -> n
     """The pid of each person hash (-1: no person of the snapshot has it)."""
     at = lookup.get_indexer(hashes)
     return np.where(at >= 0, pids[at], -1)
+
+
+def person_days(
+    pid: np.ndarray, days: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows (pid, day, int16 counts) as one row per person-day, sorted by (pid, day): the
+    larger count per kind where several sources saw it; rows with no count left out."""
+    keep = any_count(counts)
+    if not keep.all():
+        pid, days, counts = pid[keep], days[keep], counts[keep]
+    del keep
+    order = person_day_order(pid, days)
+    if order is not None:
+        pid, days, counts = pid[order], days[order], taken(counts, order)
+    del order
+    first = np.ones(len(pid), dtype=bool)
+    first[1:] = (pid[1:] != pid[:-1]) | (days[1:] != days[:-1])
+    if not first.all():  # two sources saw the same person-day: keep the larger count per kind
+        starts, later = np.flatnonzero(first), np.flatnonzero(~first)
+        del first
+        counts = _max_merged(counts, starts, later)
+        pid, days = pid[starts], days[starts]
+    return pid, days, counts
+
+
+def _max_merged(counts: np.ndarray, starts: np.ndarray, later: np.ndarray) -> np.ndarray:
+    """The larger count per kind over each run of rows, the runs' first rows at `starts`,
+    the others at `later`. Only those few are merged into their run's first: 0.1 s for the
+    synthetic 100,000 member store's million, where a reduction over all 16 million rows took
+    0.5 s."""
+    merged = taken(counts, starts)
+    np.maximum.at(merged, np.searchsorted(starts, later, side="right") - 1, counts[later])
+    return merged
 
 
 def person_day_order(pid: np.ndarray, days: np.ndarray) -> np.ndarray | None:
