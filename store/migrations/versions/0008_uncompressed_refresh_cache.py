@@ -1,4 +1,4 @@
-"""refresh_cache: PostgreSQL stores its arrays and labels uncompressed (pglz took 0.5 s a refresh)
+"""refresh_cache: PostgreSQL stores its arrays and labels uncompressed (pglz cost a refresh 0.7 s)
 
 Revision ID: 0008
 Revises: 0007
