@@ -6,9 +6,9 @@ import queue
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from store.engine import is_sqlite, write_transaction
 
@@ -33,7 +33,6 @@ class WriteBehind:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self.jobs: list[Job] = []
         self.error: BaseException | None = None
         self._queue: queue.SimpleQueue[Job | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -49,10 +48,7 @@ class WriteBehind:
         """Run `job(conn, *args)` after the jobs added before it."""
         if self.error is not None:
             raise self.error
-        if self._thread is None:
-            self.jobs.append((job, args))
-        else:
-            self._queue.put((job, args))
+        self._queue.put((job, args))
 
     def __exit__(
         self,
@@ -60,29 +56,25 @@ class WriteBehind:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._thread is None:
-            if exc is None:
-                with write_transaction(self.engine) as conn:
-                    _run(conn, self.jobs)
-            return
         self._queue.put(_DONE if exc is None else _ABORT)
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
+        elif exc is None:  # SQLite: the jobs run now, here
+            self._write()
         if exc is None and self.error is not None:
             raise self.error
 
     def _write(self) -> None:
+        """Run the queued jobs in one transaction until the end is queued; an abort (or a
+        failed job, kept in `error`) rolls it back."""
         try:
             with write_transaction(self.engine) as conn:
                 while (item := self._queue.get()) is not _DONE:
                     if item is _ABORT:
                         raise _Aborted
-                    _run(conn, [item])  # type: ignore[list-item]
+                    job, args = cast(Job, item)
+                    job(conn, *args)
         except _Aborted:
             pass
-        except BaseException as exc:  # handed to the caller, in its thread
+        except BaseException as exc:  # raised in the caller (its thread, on PostgreSQL)
             self.error = exc
-
-
-def _run(conn: Connection, jobs: list[Job]) -> None:
-    for job, args in jobs:
-        job(conn, *args)
