@@ -328,3 +328,75 @@ def test_a_refresh_that_fails_part_way_writes_nothing(london, monkeypatch):
     monkeypatch.undo()
     assert refresh(engine, settings, full=True).startswith("full refresh")  # the lock is free
     assert dump(engine) != before  # rewritten this time
+
+
+def views_dump(engine) -> list[tuple]:
+    from store.aggregates import AggResult
+
+    with engine.connect() as conn:
+        rows = conn.execute(select(AggResult.__table__)).all()
+    return sorted(tuple(r) for r in rows)
+
+
+@BACKENDS
+def test_the_views_compute_beside_the_daily_figures(london, monkeypatch):
+    """The pages' views are computed in a second thread while the daily figures are, and the
+    store ends as one computation after the other leaves it."""
+    import threading
+
+    from metrics import refresh as refresh_module
+
+    engine, settings = london
+    refresh(engine, settings, full=True)
+    alone = dump(engine), views_dump(engine)
+    started = {"daily": threading.Event(), "views": threading.Event()}
+    threads = {}
+    real = {"daily": refresh_module.compute_daily, "views": refresh_module.compute_views}
+
+    def beside(name, other):
+        def run(*args):
+            started[name].set()
+            threads[name] = threading.get_ident()
+            # one after the other, this would wait in vain and the refresh fail
+            assert started[other].wait(timeout=10), f"{name} ran without {other}"
+            return real[name](*args)
+        return run
+
+    monkeypatch.setattr(refresh_module, "compute_daily", beside("daily", "views"))
+    monkeypatch.setattr(refresh_module, "compute_views", beside("views", "daily"))
+    refresh(engine, settings, full=True)
+    assert threads["daily"] != threads["views"]
+    assert (dump(engine), views_dump(engine)) == alone
+
+
+@BACKENDS
+def test_a_daily_failure_waits_for_the_views_and_writes_nothing(london, monkeypatch):
+    import threading
+
+    from sqlalchemy import update
+
+    from metrics import refresh as refresh_module
+
+    engine, settings = london
+    refresh(engine, settings)
+    with engine.begin() as conn:  # a mark a successful rewrite would undo
+        conn.execute(update(AggEngagement).values(members=-1))
+    before, views, state = dump(engine), views_dump(engine), read_state(engine)
+    finished = threading.Event()
+    real_views = refresh_module.compute_views
+
+    def computed_views(*args):
+        out = real_views(*args)
+        finished.set()
+        return out
+
+    def failing_daily(*_args):
+        raise RuntimeError("daily failed")
+
+    monkeypatch.setattr(refresh_module, "compute_views", computed_views)
+    monkeypatch.setattr(refresh_module, "compute_daily", failing_daily)
+    with pytest.raises(RuntimeError, match="daily failed"):
+        refresh(engine, settings, full=True)
+    assert finished.is_set()  # the views' thread ended before the refresh gave up
+    assert not [t for t in threading.enumerate() if t.name.startswith("uptake-views")]
+    assert (dump(engine), views_dump(engine), read_state(engine)) == (before, views, state)
