@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -94,11 +94,6 @@ class Facts:
         finally:
             for key in set(self.cache) - before:
                 del self.cache[key]
-
-    def branch(self) -> Facts:
-        """The same facts with a cache of their own, for a computation in another thread
-        (what it caches is dropped with the branch; the facts are only read)."""
-        return replace(self, cache=dict(self.cache))
 
     def cached(self, key: Any, produce: Callable[[], T]) -> T:
         """`produce()`, computed once per key and kept: what every breakdown needs alike."""

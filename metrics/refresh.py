@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,24 +173,21 @@ def _run(engine: Engine, settings: Settings, plan: Plan) -> int:
             return _run(engine, settings,
                         Plan(True, queue_id=plan.queue_id, reason="new attribute"))
         # one transaction, written as the results come (on PostgreSQL, meanwhile)
-        # the views compute in a second thread meanwhile (numpy and pandas mostly run
-        # without the GIL, so they take the second core; the daily figures keep the first)
-        with WriteBehind(engine) as writes, ThreadPoolExecutor(1, "uptake-views") as pool:
+        with WriteBehind(engine) as writes:
             writes.add(_save_first_activity, facts, lo if incremental else None)
             if facts.roster_read is not None:
                 writes.add(roster_cache.save, *facts.roster_read)
             writes.add(activity_cache.save, settings.timezone, facts.person_keys, facts.activity,
                        max(facts.start, last - dt.timedelta(days=KEEP_DAYS - 1)), last)
-            views = pool.submit(compute_views, facts, since)
-            daily = facts.branch()
-            # crossed breakdowns first: the ones they cross are then sums of theirs
-            computed = {dim: compute_daily(daily, dim, lo, hi)
-                        for dim in sorted(dimensions, key=lambda dim: CROSS not in dim)}
-            del daily
-            frames = {dim: computed[dim] for dim in dimensions}
+            with facts.scoped_cache():
+                # crossed breakdowns first: the ones they cross are then sums of theirs
+                computed = {dim: compute_daily(facts, dim, lo, hi)
+                            for dim in sorted(dimensions, key=lambda dim: CROSS not in dim)}
+                frames = {dim: computed[dim] for dim in dimensions}
             writes.add(_save_engagement, frames, (lo, hi, first, last) if incremental else None)
             release_free_memory()
-            writes.add(save_views, views.result(), since if incremental else None)
+            views = compute_views(facts, since)
+            writes.add(save_views, views, since if incremental else None)
             writes.add(_save_state, settings, dimensions, (first, last), plan, facts.roster)
     finally:
         facts.close()

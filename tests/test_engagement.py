@@ -81,22 +81,6 @@ def test_facts_take_the_larger_count_per_kind_across_sources(london):
     assert got == {"2025-03-28": (1, 0, 0, 2), "2025-03-30": (1, 0, 0, 5)}
 
 
-def test_a_branch_of_the_facts_shares_them_but_not_their_cache(london):
-    from metrics.facts import load_facts
-
-    engine, settings = london
-    facts = load_facts(engine, settings)
-    facts.cached("kept", lambda: 1)
-    branch = facts.branch()
-    assert branch.activity is facts.activity and branch.membership is facts.membership
-    assert branch.cached("kept", lambda: 2) == 1  # what was cached before is there
-    with branch.scoped_cache():
-        assert branch.cached("its own", lambda: 3) == 3
-        assert "its own" not in facts.cache
-    facts.cached("later", lambda: 4)
-    assert "later" not in branch.cache
-
-
 @BACKENDS
 def test_workforce_adoption_and_region_filter(london):
     engine, settings = london
