@@ -10,12 +10,13 @@ import pandas as pd
 
 from metrics.calendar import day_number
 from metrics.catalog import Metric, declare
-from metrics.engagement import ROWS_CHUNK, day_counts, interval_counts
+from metrics.engagement import ROWS_CHUNK, day_counts, interval_counts, workforce
 from metrics.periods import (
     bounds,
     check_by,
     check_grain,
     count_by,
+    counted_by_period,
     empty,
     finish,
     groups_of,
@@ -27,7 +28,6 @@ from metrics.periods import (
     period_of,
     period_start,
     unique_pairs,
-    workforce_codes,
 )
 
 _PEOPLE = (
@@ -191,7 +191,7 @@ def compute_funnel(
     reached = facts.cached(("reached", lo, hi, grain), produce)
     out = pd.concat(
         [
-            _counted(workforce_codes(facts, by, lo, hi, grain).counts(), "workforce"),
+            _counted(counted_by_period(facts, by, workforce(facts), lo, hi, grain), "workforce"),
             _counted(members.counts(), "members"),
             _counted(members.counts(reached), "engaged"),
         ],

@@ -14,12 +14,11 @@ from metrics.periods import (
     bounds,
     check_by,
     check_grain,
+    counted_by_period,
     empty,
     finish,
     grouped_counts,
     labelled,
-    last_day_numbers,
-    member_codes,
     numbers,
     period_of,
 )
@@ -72,6 +71,14 @@ def is_manager(facts: Any, pids: np.ndarray, days: np.ndarray) -> np.ndarray:
     return out
 
 
+def _manager_matrix(facts: Any) -> np.ndarray:
+    """is_manager per [snapshot, pid] (all False when no roster says who manages)."""
+    if "is_manager" not in facts.attributes():
+        return np.zeros(facts.attribution.codes("all")[0].shape, dtype=bool)
+    matrix, labels = facts.attribution.codes("is_manager")
+    return (np.asarray(labels, dtype=object) == "true")[matrix]
+
+
 def compute_manager_participation(
     facts: Any, by: str = "all", start: dt.date | None = None, end: dt.date | None = None,
     grain: str = "week",
@@ -90,9 +97,9 @@ def compute_manager_participation(
     keys = ["period", "group", "role"]
     counts = _written(facts, by, messages["pid"].to_numpy(), days,
                       messages["is_starter"].to_numpy(dtype=bool), grain)
-    members = member_codes(facts, by, lo, hi, grain)
-    ends = last_day_numbers(members.index, grain, hi)
-    heads = members.counts(extra=is_manager(facts, members.pid, ends))
+    membership = facts.membership
+    heads = counted_by_period(facts, by, (membership.pids, membership.starts, membership.ends),
+                              lo, hi, grain, _manager_matrix(facts))
     heads["role"] = np.where(heads.pop("extra"), ROLES[0], ROLES[1]).astype(object)
     heads = heads.set_index(keys)["count"].rename("members")
     out = pd.concat([heads, counts], axis=1)

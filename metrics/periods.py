@@ -12,7 +12,6 @@ import pandas as pd
 from errors import MetricError
 from metrics.attribution import CROSS
 from metrics.calendar import day_number
-from metrics.engagement import workforce
 from metrics.facts import KINDS
 
 GRAINS = ("week", "month")
@@ -239,6 +238,74 @@ def _period_pairs(
     return index, pid, last_day_numbers(index, grain, hi)
 
 
+def counted_by_period(
+    facts: Any, by: str, intervals: tuple[np.ndarray, ...], lo: dt.date, hi: dt.date,
+    grain: str, extra: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """What `people_codes(...).counts(extra=...)` gives, counted without listing every
+    (period, person) pair: `extra` is a boolean matrix [snapshot, pid] (the roster snapshot in
+    effect on the period's last day, as the group).
+
+    Each person's periods become disjoint runs (two intervals in one period count once),
+    cut where the snapshot of the periods' last days changes; each piece adds one to its
+    group's periods through a difference array.
+    """
+    pids, starts, ends = (np.asarray(a, dtype=np.int64) for a in intervals[:3])
+    starts = np.maximum(starts, np.int64(day_number(lo)))
+    ends = np.minimum(ends, np.int64(day_number(hi)) + 1)
+    keep = ends > starts
+    pids, starts, ends = pids[keep], starts[keep], ends[keep]
+    columns = ["period", "group", *(["extra"] if extra is not None else []), "count"]
+    if not len(pids):
+        return pd.DataFrame({c: [] for c in columns}).astype(
+            {"period": "datetime64[ns]", "group": object, "count": np.int64})
+    first = period_index(starts.astype("datetime64[D]"), grain)
+    last = period_index((ends - 1).astype("datetime64[D]"), grain)
+    order = np.lexsort((first, pids))
+    pids, first, last = pids[order], first[order], last[order]
+    low, high = int(first.min()), int(last.max())
+    span = np.int64(high - low + 2)
+    reach = np.maximum.accumulate(pids * span + (last - low))  # running last period, per person
+    runs = np.flatnonzero(np.r_[True, (pids[1:] != pids[:-1])
+                                | (pids[1:] * span + (first[1:] - low) > reach[:-1])])
+    pids, first, last = pids[runs], first[runs], np.maximum.reduceat(last, runs)
+    snaps = facts.attribution.snapshot_index(
+        last_day_numbers(np.arange(low, high + 1), grain, hi))
+    changed = np.r_[True, snaps[1:] != snaps[:-1]]
+    segment = np.cumsum(changed) - 1  # per period of the span
+    bounds_lo = np.flatnonzero(changed) + low
+    bounds_hi = np.r_[bounds_lo[1:] - 1, high]
+    a, b = segment[first - low], segment[last - low]
+    pieces = b - a + 1
+    owner = np.repeat(np.arange(len(pids)), pieces)
+    piece = np.repeat(a, pieces) + np.arange(int(pieces.sum())) - np.repeat(
+        np.cumsum(pieces) - pieces, pieces)
+    snap, pid = snaps[bounds_lo[piece] - low], pids[owner]
+    start = np.maximum(first[owner], bounds_lo[piece]) - low
+    stop = np.minimum(last[owner], bounds_hi[piece]) - low + 1
+    matrix, labels = facts.attribution.codes(by)
+    key = np.asarray(matrix[snap, pid], dtype=np.int64)
+    keys = len(labels)
+    if extra is not None:
+        key, keys = key * 2 + np.asarray(extra[snap, pid], dtype=np.int64), keys * 2
+    width = high - low + 2
+    size = keys * width
+    delta = (np.bincount(key * width + start, minlength=size)
+             - np.bincount(key * width + stop, minlength=size))
+    counts = np.cumsum(delta.reshape(keys, width), axis=1)[:, :-1]
+    key, period = np.nonzero(counts)
+    order = np.lexsort((key, period))
+    key, period = key[order], period[order]
+    out = pd.DataFrame({
+        "period": period_start(period + low, grain).astype("datetime64[ns]"),
+        "group": np.asarray(labels, dtype=object)[key // 2 if extra is not None else key],
+    })
+    if extra is not None:
+        out["extra"] = (key % 2).astype(bool)
+    out["count"] = counts[key, period].astype(np.int64)
+    return out
+
+
 def people_by_period(
     facts: Any, by: str, intervals: tuple[np.ndarray, ...], lo: dt.date, hi: dt.date, grain: str
 ) -> pd.DataFrame:
@@ -276,12 +343,6 @@ def member_codes(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: str) -> P
     membership = facts.membership
     intervals = (membership.pids, membership.starts, membership.ends)
     return people_codes(facts, by, intervals, lo, hi, grain, "members")
-
-
-def workforce_codes(facts: Any, by: str, lo: dt.date, hi: dt.date, grain: str) -> PeriodPeople:
-    """Every (period, pid) in the HR workforce on at least one day of the period in [lo, hi]."""
-    return people_codes(facts, by, workforce(facts), lo, hi, grain,
-                        "workforce")
 
 
 def member_days(facts: Any, lo: dt.date, hi: dt.date) -> pd.DataFrame:
