@@ -66,8 +66,8 @@ def is_manager(facts: Any, pids: np.ndarray, days: np.ndarray) -> np.ndarray:
     out = np.zeros(len(pids), dtype=bool)
     known = pids >= 0
     if "is_manager" in facts.attributes() and known.any():
-        codes, labels = facts.group_codes("is_manager", pids[known], numbers(days)[known])
-        out[known] = (np.asarray(labels, dtype=object) == "true")[codes]
+        snaps = facts.attribution.snapshot_index(numbers(days)[known])
+        out[known] = _manager_matrix(facts)[snaps, pids[known]]
     return out
 
 
