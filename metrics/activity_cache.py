@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from metrics.calendar import day_number
-from metrics.factload import ENGAGING, KINDS, any_count
+from metrics.person_days import ENGAGING, KINDS, any_count
 from store import cache
 
 NAME = "activity"

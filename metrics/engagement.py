@@ -12,8 +12,8 @@ from errors import MetricError
 from metrics.attribution import ALL, CROSS
 from metrics.calendar import as_datetime64, day_number
 from metrics.catalog import Metric, declare
-from metrics.factload import ENGAGING, KINDS, any_count
 from metrics.facts import Facts
+from metrics.person_days import ENGAGING, KINDS, any_count
 
 ROWS_CHUNK = 1 << 21  # rows a per-row step handles at once (its int64 temporaries: 16 MB)
 ENGAGEMENT_COLUMNS = ["day", "group", "members", "engaged", "active", "workforce",

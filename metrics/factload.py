@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -20,12 +19,10 @@ from sqlalchemy import Connection
 
 from metrics import split_read
 from metrics.calendar import day_number
+from metrics.person_days import BITS, CAP, KINDS, Rows, unpacked_counts
+from metrics.postgres_read import PostgresRead
 from store.fact_rows import day_span, estimated_rows, middle_day
 
-KINDS = ("posts", "replies", "reactions", "reads")  # a person-day's counts, in packing order
-ENGAGING = ("posts", "replies", "reactions")
-CAP = 32767  # counts above this per person-day and kind are capped (flags are unaffected)
-BITS = 15
 # A read of a table this large, over every day or at least SPLIT_DAYS of them, runs in two
 # halves: on SQLite two reader processes (metrics/split_read.py), on PostgreSQL two connections.
 SPLIT_ROWS = 4_000_000
@@ -42,34 +39,6 @@ ACTIVITY_COLUMNS = (" + ".join(
 ),)
 ACTIVITY_FROM = "FROM daily_activity d"
 ACTIVITY_WIDTH = len(ACTIVITY_COLUMNS) + 2  # the rowid and the day first
-
-# Memory the server may give a PostgreSQL activity read's aggregation (per connection, and
-# up to hash_mem_multiplier times it), instead of spilling it to disk: a day's row is built in
-# memory, and half of the 100,000 member × 365 day benchmark holds 130 MB of them.
-POSTGRES_READ_MEMORY = "512MB"
-# A day's person-days in one binary value, 16 bytes a row: the person as a 64-bit hash of
-# their key (hashtextextended), then the packed counts. For half of the 100,000 member × 365
-# day benchmark the server took 3.3 s, against 7.6 s for a text row of days per person
-# (100,000 growing values instead of a hundred) and 5.5 s for a row per day with the people
-# joined in for their positions.
-# The reader maps hashes to people with the people's own hashes, read in the same snapshot
-# (the key references people) under a seed that gives no two of them the same hash.
-POSTGRES_ACTIVITY = f"""
-SELECT d.day - DATE '1970-01-01', string_agg(
-         int8send(hashtextextended(d.person_key, %(seed)s)) || int8send(
-           LEAST(d.posts, {CAP})::bigint + LEAST(d.replies, {CAP})::bigint * {1 << BITS}
-           + LEAST(d.reactions, {CAP})::bigint * {1 << 2 * BITS}
-           + LEAST(d.reads, {CAP})::bigint * {1 << 3 * BITS}), ''::bytea)
-FROM daily_activity d
-{{where}}
-GROUP BY d.day
-ORDER BY d.day
-"""
-POSTGRES_PEOPLE = "SELECT person_key, hashtextextended(person_key, %(seed)s) FROM people"
-POSTGRES_SEEDS = 16  # hash seeds tried in turn: two of 100,000 keys share one with p ≈ 3e-10
-POSTGRES_ROW = np.dtype([("who", ">i8"), ("packed", ">i8")])
-DAYS_BATCH = 16  # days fetched at a time
-
 
 # Counted messages (what store.message_activity counts) as integers, keyed (people.rowid
 # first; 0: no person): canonical digit thread ids (flagged), the starter flag, then the time
@@ -279,7 +248,8 @@ class ActivityRead:
     A large SQLite read runs in two reader processes (metrics/split_read.py), each on half
     the rows: the sqlite3 module reads on one core and holds the GIL between rows. A
     PostgreSQL read runs in a thread on a connection of its own, a large one in two, each on
-    half the people: the server does the work, a process per connection.
+    half the table's pages (metrics/postgres_read.py): the server does the work, a process
+    per connection.
     `result()` collects the rows (reading here any half whose reader process failed).
     """
 
@@ -301,26 +271,13 @@ class ActivityRead:
         if complete_from is not None and complete_from > start:
             engaging = "d.posts > 0 OR d.replies > 0 OR d.reactions > 0"
             conditions.append(f"(d.day >= {{day}}'{complete_from}' OR {engaging})")
-        self.postgres = conn.dialect.name == "postgresql"
         self.groups: list[list[str]] = []  # SQLite: each reader's packed queries
         self._readers: split_read.Readers | None = None
-        self._threads: list[_PostgresRead] = []
-        if self.postgres:
-            # a large read in two halves, on two connections: the server aggregates each
-            # half in a process of its own, on its own core. Halves of the people, cut at the
-            # middle key of `index` (sorted as "C" sorts), so that the halves' rows, each
-            # sorted by (pid, day), are in that order one after the other.
-            halves: list[tuple[list[str], dict[str, Any]]] = [([], {})]
-            if _large(conn, start, end, span) and len(index) > 1:
-                cut = {"cut": index[len(index) // 2]}
-                halves = [([f"d.person_key COLLATE \"C\" {op} %(cut)s"], cut) for op in ("<", ">=")]
-            self._threads = [
-                _PostgresRead(conn.engine, index,
-                              _where([*conditions, *half]).format(day="DATE "), params)
-                for half, params in halves
-            ]
-            for thread in self._threads:
-                thread.start()
+        self._postgres: PostgresRead | None = None
+        if conn.dialect.name == "postgresql":
+            self._postgres = PostgresRead(conn.engine, index,
+                                          [c.format(day="DATE ") for c in conditions],
+                                          halved=_large(conn, start, end, span))
             return
         self.groups = [
             [packed(ACTIVITY_COLUMNS, f"{ACTIVITY_FROM} {where.format(day='')}",
@@ -338,15 +295,11 @@ class ActivityRead:
         """True when the rows are read by reader processes (SQLite, a large read)."""
         return self._readers is not None
 
-    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def result(self) -> Rows:
         """The rows as (pid, day, int16 counts)."""
         try:
-            if self._threads:
-                parts = [thread.result() for thread in self._threads]
-                if len(parts) == 1:
-                    return parts[0]
-                pid, day, counts = (np.concatenate(c) for c in zip(*parts, strict=True))
-                return pid, day, counts
+            if self._postgres is not None:
+                return self._postgres.result()
             return _narrowed(self._tables())
         finally:
             self.close()
@@ -365,51 +318,18 @@ class ActivityRead:
         yield from _mapped(tables, to_pid)
 
 
-def _narrowed(tables: Iterator[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _narrowed(tables: Iterator[np.ndarray]) -> Rows:
     """(pid, day, packed) tables as (pid, day, int16 counts), a table at a time: 16 bytes a
     row instead of 24."""
     pids, days, counts = [], [], []
     for table in tables:
         pids.append(table[:, 0].astype(np.int32))
         days.append(table[:, 1].astype(np.int32))
-        packed = table[:, 2]
-        counts.append(np.stack([(packed >> (BITS * i)) & CAP for i in range(4)], axis=1)
-                      .astype(np.int16))  # capped at CAP: int16 holds every count
+        counts.append(unpacked_counts(table[:, 2]))
     if not pids:
         empty = np.zeros(0, dtype=np.int32)
         return empty, empty, np.zeros((0, 4), dtype=np.int16)
     return np.concatenate(pids), np.concatenate(days), np.concatenate(counts)
-
-
-class _PostgresRead(threading.Thread):
-    """A PostgreSQL activity read on a connection of its own: the server aggregates while this
-    process reads the roster (the thread waits on the socket with the GIL released)."""
-
-    def __init__(self, engine: Any, index: pd.Index, where: str, params: dict[str, Any]):
-        super().__init__(name="uptake-activity", daemon=True)
-        self.engine, self.index, self.where, self.params = engine, index, where, params
-        self.rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        """Read and narrow every row."""
-        try:
-            with self.engine.connect() as conn:
-                pid, day, counts = _narrowed(
-                    _postgres(conn, self.index, self.where, self.params))
-            # sorted and merged here, on a core of its own (numpy sorts and gathers without
-            # the GIL), while the other half may still be read: the halves hold other people
-            self.rows = person_days(pid, day, counts)
-        except BaseException as exc:  # handed to result(), in the caller's thread
-            self.error = exc
-
-    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The rows, once read; the read's error is raised here."""
-        self.join()
-        if self.error is not None:
-            raise self.error
-        assert self.rows is not None
-        return self.rows
 
 
 def _where(conditions: list[str]) -> str:
@@ -528,121 +448,6 @@ def _mapped(tables: Iterator[np.ndarray], to_pid: np.ndarray) -> Iterator[np.nda
     for table in tables:
         table[:, 0] = _pids_of(table[:, 0], to_pid)
         yield table[table[:, 0] >= 0]
-
-
-def _postgres(
-    conn: Connection, index: pd.Index, where: str, params: Mapping[str, Any] | None = None
-) -> Iterator[np.ndarray]:
-    """The rows as (pid, day number, packed counts) tables, a batch of days at a time; rows of
-    people not in `index` left out. `params`: the values `where` names."""
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    # one snapshot for the people's hashes and the rows that reference them
-    raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-    raw.execute(f"SET LOCAL work_mem = '{POSTGRES_READ_MEMORY}'")  # this read's transaction only
-    # the whole result is read: a plan for the first rows (the key's index, the heap in its
-    # order) took three times as long
-    raw.execute("SET LOCAL cursor_tuple_fraction = 1")
-    seed, lookup, pids = _person_hashes(raw, index)
-    with raw.cursor(name="uptake_activity", binary=True) as cursor:
-        cursor.itersize = DAYS_BATCH
-        cursor.execute(POSTGRES_ACTIVITY.format(where=where), {**(params or {}), "seed": seed})
-        while rows := cursor.fetchmany(DAYS_BATCH):
-            days = [np.frombuffer(r[1], dtype=POSTGRES_ROW) for r in rows]
-            table = np.empty((sum(len(d) for d in days), 3), dtype=np.int64)
-            table[:, 1] = np.repeat([r[0] for r in rows], [len(d) for d in days])
-            both = np.concatenate(days)
-            table[:, 0] = _pids_of_hashes(both["who"], lookup, pids)
-            table[:, 2] = both["packed"]
-            yield table[table[:, 0] >= 0]
-
-
-def _person_hashes(raw: Any, index: pd.Index) -> tuple[int, pd.Index, np.ndarray]:
-    """The first seed under which no two people's keys hash alike, the people's hashes under
-    it and each one's pid in `index` (-1: not there)."""
-    for seed in range(POSTGRES_SEEDS):
-        people = raw.execute(POSTGRES_PEOPLE, {"seed": seed}).fetchall()
-        lookup = pd.Index(np.array([r[1] for r in people], dtype=np.int64))
-        if lookup.is_unique:
-            return seed, lookup, index.get_indexer([r[0] for r in people]).astype(np.int64)
-    raise RuntimeError(f"the people's keys collide under {POSTGRES_SEEDS} hash seeds")
-
-
-def _pids_of_hashes(hashes: np.ndarray, lookup: pd.Index, pids: np.ndarray) -> np.ndarray:
-    """The pid of each person hash (-1: no person of the snapshot has it)."""
-    at = lookup.get_indexer(hashes)
-    return np.where(at >= 0, pids[at], -1)
-
-
-def person_days(
-    pid: np.ndarray, days: np.ndarray, counts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows (pid, day, int16 counts) as one row per person-day, sorted by (pid, day): the
-    larger count per kind where several sources saw it; rows with no count left out."""
-    keep = any_count(counts)
-    if not keep.all():
-        pid, days, counts = pid[keep], days[keep], counts[keep]
-    del keep
-    order = person_day_order(pid, days)
-    if order is not None:
-        pid, days, counts = pid[order], days[order], taken(counts, order)
-    del order
-    first = np.ones(len(pid), dtype=bool)
-    first[1:] = (pid[1:] != pid[:-1]) | (days[1:] != days[:-1])
-    if not first.all():  # two sources saw the same person-day: keep the larger count per kind
-        starts, later = np.flatnonzero(first), np.flatnonzero(~first)
-        del first
-        counts = _max_merged(counts, starts, later)
-        pid, days = pid[starts], days[starts]
-    return pid, days, counts
-
-
-def _max_merged(counts: np.ndarray, starts: np.ndarray, later: np.ndarray) -> np.ndarray:
-    """The larger count per kind over each run of rows, the runs' first rows at `starts`,
-    the others at `later`: only those few are merged into their run's first, not a reduction
-    over every row (for the synthetic 100,000 member store's 16 million rows, a million of
-    them merged, 0.4 s against 0.5 s)."""
-    merged = taken(counts, starts)
-    np.maximum.at(merged, np.searchsorted(starts, later, side="right") - 1, counts[later])
-    return merged
-
-
-def person_day_order(pid: np.ndarray, days: np.ndarray) -> np.ndarray | None:
-    """The stable order of rows by (pid, day); None when they are in it (PostgreSQL's
-    halves, each sorted by its reader, one after the other). Rows read a day after another
-    (SQLite's readers, each PostgreSQL half as it comes) are in that order once stably sorted
-    by pid, which numpy's radix sort does for 16-bit values, a sort per 65,536 people: 1.3 s
-    against 2.2 s for a sort of the whole key, for the 16 million rows of the 100,000 member
-    benchmark. Other rows are sorted by the whole key."""
-    later = pid[1:] > pid[:-1]
-    if (later | ((pid[1:] == pid[:-1]) & (days[1:] >= days[:-1]))).all():
-        return None
-    if not (days[1:] >= days[:-1]).all():
-        return np.argsort(pid.astype(np.int64) * (1 << 32) + days, kind="stable")
-    high = pid >> 16
-    if not high.any():
-        return np.argsort(pid.astype(np.uint16), kind="stable")
-    parts = []
-    for block in range(int(high.max()) + 1):
-        at = np.flatnonzero(high == block)
-        parts.append(at[np.argsort(pid[at].astype(np.uint16), kind="stable")])
-    return np.concatenate(parts)
-
-
-def taken(counts: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """The rows of (n, 4) int16 `counts` in `order`, each moved as one int64: a third of the
-    time numpy takes for a (n, 4) gather."""
-    return np.ascontiguousarray(counts).view(np.int64)[order].view(np.int16).reshape(-1, 4)
-
-
-def any_count(counts: np.ndarray, kinds: int | None = None) -> np.ndarray:
-    """True for rows with a count above zero among their first `kinds` columns (every one by
-    default). Column by column: numpy's any(axis=1) over so narrow a matrix is ten times
-    slower (0.27 s against 0.02 s for 15 million person-days)."""
-    out = np.zeros(len(counts), dtype=bool)
-    for column in range(counts.shape[1] if kinds is None else kinds):
-        out |= counts[:, column] > 0
-    return out
 
 
 def rows_frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:

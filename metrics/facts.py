@@ -24,10 +24,8 @@ from metrics.calendar import (
     parse_days,
 )
 from metrics.factload import (
-    KINDS,
     ActivityRead,
     MessageRead,
-    person_days,
     read_people,
     rows_frame,
     sqlite_attributes,
@@ -35,6 +33,7 @@ from metrics.factload import (
 )
 from metrics.heap import release_free_memory
 from metrics.membership import Membership
+from metrics.person_days import KINDS, person_days
 from metrics.roster_cache import RosterChanges
 from settings import Settings
 from store.models import (

@@ -130,57 +130,120 @@ def test_a_small_read_stays_in_one_process(
     assert len(_read(engine, (-1, 0))) == 3  # two days: under SPLIT_DAYS
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@SPANS
-def test_a_large_postgresql_read_in_two_halves_reads_the_same(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch, days: tuple[int, int]
+POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+def _two_sources_apart(engine: Engine) -> dict[tuple[int, int], tuple[int, ...]]:
+    """Pages of rows, the same person-days again from a second source on later pages (each
+    kind's larger count wanted); returns {(pid, day offset): counts} of what should be read."""
+    keys = [f"p{i:03d}" for i in range(40)]
+    now = dt.datetime(2026, 3, 1)
+    rows: dict[tuple[str, int], dict[str, int]] = {}
+    with write_transaction(engine) as conn:
+        conn.execute(Person.__table__.insert(), [
+            {"person_key": key, "matched": True, "created_at": now} for key in keys])
+        for source, shift in (("graph_yammer_activity", 0), ("yammer_export", 1)):
+            batch = []
+            for i, key in enumerate(keys):
+                for day in range(-7, 8):
+                    counts = {"posts": (i + day + shift) % 3, "replies": shift * (day % 2),
+                              "reactions": (i * day) % 4, "reads": 2 + shift}
+                    batch.append({"source": source, "day": DAY + dt.timedelta(days=day),
+                                  "person_key": key, **counts})
+                    seen = rows.setdefault((key, day), dict.fromkeys(counts, 0))
+                    for kind, count in counts.items():
+                        seen[kind] = max(seen[kind], count)
+            conn.execute(DailyActivity.__table__.insert(), batch)
+    return {(keys.index(key), day): tuple(c.values()) for (key, day), c in rows.items()}
+
+
+def _read_all(engine: Engine, people: int = 40) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return load_activity(conn, pd.Index([f"p{i:03d}" for i in range(people)]),
+                             DAY - dt.timedelta(days=7), DAY + dt.timedelta(days=7))
+
+
+@POSTGRES_ONLY
+def test_a_large_postgresql_read_in_two_halves_of_the_pages_reads_the_same(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A large read runs on two connections, each on the people on one side of the index's
-    middle key (the other conditions kept); together they give what one read gives, the
-    halves' rows already in (pid, day) order one after the other."""
-    from metrics import factload
+    """A large read runs on two connections, each on one half of the table's pages: one
+    person-day's rows from two sources may lie in both, and come out as one row, each kind
+    its larger count, every person's rows in (pid, day) order."""
+    from metrics import factload, postgres_read
 
-    _store(engine)
-    alone = _read(engine, days)
-    calls: list[tuple[str, dict[str, str], np.ndarray]] = []
-    real = factload._postgres
+    wanted = _two_sources_apart(engine)
+    alone = _read_all(engine)
+    conditions: list[list[str]] = []
+    real = postgres_read.days_read
 
-    def recorded(conn: object, index: pd.Index, where: str, params: dict[str, str]):
-        tables = list(real(conn, index, where, params))  # type: ignore[arg-type]
-        calls.append((where, params, np.concatenate(tables)[:, 0] if tables else np.zeros(0)))
-        return iter(tables)
+    def recorded(raw: object, where: list[str], people: object):
+        conditions.append(where)
+        return real(raw, where, people)  # type: ignore[arg-type]
 
     monkeypatch.setattr(factload, "SPLIT_ROWS", 1)
-    monkeypatch.setattr(factload, "SPLIT_DAYS", 1)
-    monkeypatch.setattr(factload, "_postgres", recorded)
-    orders: list[object] = []
-    real_order = factload.person_day_order
-    monkeypatch.setattr(factload, "person_day_order",
-                        lambda *a: orders.append(real_order(*a)) or orders[-1])
-    halved = _read(engine, days)
-    conditions = sorted((w.split("WHERE ")[-1].split(" AND ")[-1], p) for w, p, _ in calls)
-    assert conditions == [('d.person_key COLLATE "C" < %(cut)s', {"cut": "b"}),
-                          ('d.person_key COLLATE "C" >= %(cut)s', {"cut": "b"})]
-    assert all(("d.day >= DATE" in w) == (days == (-1, 0)) for w, _, _ in calls)
-    people = {w.split("%(cut)s")[0].split()[-1]: set(pids.tolist()) for w, _, pids in calls}
-    assert people == {"<": {0}, ">=": {1, 2}}
-    # each half sorted by its reader: one after the other, they are in (pid, day) order
-    assert len(orders) == 3 and orders[-1] is None
-    assert len(alone) == (4 if days == (-1, 1) else 3)
+    monkeypatch.setattr(postgres_read, "days_read", recorded)
+    halved = _read_all(engine)
+    with engine.connect() as conn:
+        pages = conn.exec_driver_sql(postgres_read.PAGES).scalar()
+    assert pages >= 4  # the second source's rows lie on pages of the second half
+    cut = f"'({pages // 2},0)'::tid"
+    assert sorted(c[-1] for c in conditions) == [f"d.ctid < {cut}", f"d.ctid >= {cut}"]
     pd.testing.assert_frame_equal(halved, alone)
+    got = {(int(r.pid), (r.day.date() - DAY).days): (r.posts, r.replies, r.reactions, r.reads)
+           for r in halved.itertuples()}
+    assert got == {k: v for k, v in wanted.items() if any(v)}
+    assert list(halved["pid"]) == sorted(halved["pid"])
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@POSTGRES_ONLY
+def test_both_halves_of_a_postgresql_read_read_one_snapshot(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row written once the first half has begun is in neither half: the second reads the
+    snapshot the first exported, not a later one of its own."""
+    from metrics import factload, postgres_read
+
+    _two_sources_apart(engine)
+    before = _read_all(engine)
+    real = postgres_read.People
+    written: list[bool] = []
+
+    class WriteAfterExport(real):  # type: ignore[misc, valid-type]
+        def __init__(self, raw: object, index: pd.Index) -> None:
+            super().__init__(raw, index)
+            if not written:  # the lead has exported its snapshot: the follower waits on it
+                with write_transaction(engine) as conn:
+                    conn.execute(DailyActivity.__table__.insert(), [{
+                        "source": "another_source", "day": DAY + dt.timedelta(days=7),
+                        "person_key": "p001", "posts": 0, "replies": 0, "reactions": 0,
+                        "reads": 9}])
+                written.append(True)
+
+    monkeypatch.setattr(factload, "SPLIT_ROWS", 1)
+    monkeypatch.setattr(postgres_read, "People", WriteAfterExport)
+    pd.testing.assert_frame_equal(_read_all(engine), before)
+    assert written
+    monkeypatch.setattr(postgres_read, "People", real)
+    after = _read_all(engine)  # the row is there for the next read, on the second half's pages
+    last = (after["pid"] == 1) & (after["day"] == pd.Timestamp(DAY + dt.timedelta(days=7)))
+    assert after.loc[last, "reads"].tolist() == [9] != before.loc[last, "reads"].tolist()
+
+
+@POSTGRES_ONLY
 def test_a_postgresql_read_has_more_memory_for_its_transaction_only(engine: Engine) -> None:
-    from metrics import factload
+    from metrics import postgres_read
 
     _store(engine)
     with engine.connect() as conn:
         default = conn.exec_driver_sql("SHOW work_mem").scalar()
         conn.rollback()
-        rows = np.concatenate(list(factload._postgres(conn, pd.Index(["a", "b", "c"]), "")))
-        assert len(rows) == 5
-        wanted = factload.POSTGRES_READ_MEMORY
+        raw = conn.connection.driver_connection
+        postgres_read.begin(raw)
+        people = postgres_read.People(raw, pd.Index(["a", "b", "c"]))
+        days = list(postgres_read.days_read(raw, [], people))
+        assert sum(len(pid) for _, pid, _ in days) == 5
+        wanted = postgres_read.POSTGRES_READ_MEMORY
         assert conn.exec_driver_sql("SHOW work_mem").scalar() == wanted
         # the people's hashes and the rows that name them: one snapshot
         assert conn.exec_driver_sql("SHOW transaction_isolation").scalar() == "repeatable read"
@@ -188,24 +251,25 @@ def test_a_postgresql_read_has_more_memory_for_its_transaction_only(engine: Engi
         assert conn.exec_driver_sql("SHOW work_mem").scalar() == default != wanted
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@POSTGRES_ONLY
 def test_people_whose_keys_hash_alike_are_read_under_the_next_seed(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Rows name people by a hash of their key: a seed under which two people's keys hash
     alike is passed over for the next; none without a collision is a clear error."""
-    from metrics import factload
+    from metrics import postgres_read
 
     _store(engine)
     honest = _read(engine, (-1, 1))
     # under seed 0 every key hashes alike
-    monkeypatch.setattr(factload, "POSTGRES_PEOPLE", "SELECT person_key, CASE WHEN %(seed)s = 0 "
-                        "THEN 7 ELSE hashtextextended(person_key, %(seed)s) END FROM people")
-    monkeypatch.setattr(factload, "POSTGRES_ACTIVITY", factload.POSTGRES_ACTIVITY.replace(
+    monkeypatch.setattr(postgres_read, "POSTGRES_PEOPLE", "SELECT person_key, CASE WHEN "
+                        "%(seed)s = 0 THEN 7 ELSE hashtextextended(person_key, %(seed)s) END "
+                        "FROM people")
+    monkeypatch.setattr(postgres_read, "POSTGRES_ACTIVITY", postgres_read.POSTGRES_ACTIVITY.replace(
         "hashtextextended(d.person_key, %(seed)s)",
         "CASE WHEN %(seed)s = 0 THEN 7 ELSE hashtextextended(d.person_key, %(seed)s) END"))
     pd.testing.assert_frame_equal(_read(engine, (-1, 1)), honest)
-    monkeypatch.setattr(factload, "POSTGRES_SEEDS", 1)
+    monkeypatch.setattr(postgres_read, "POSTGRES_SEEDS", 1)
     with pytest.raises(RuntimeError, match="collide under 1 hash seeds"):
         _read(engine, (-1, 1))
 
@@ -220,15 +284,16 @@ def test_rows_of_people_not_in_the_index_are_left_out(engine: Engine) -> None:
         (0, DAY, 3), (1, DAY - dt.timedelta(days=1), 0), (1, DAY + dt.timedelta(days=1), 1)]
 
 
-@pytest.mark.parametrize("people", [3, 70_000, 140_000])
-def test_rows_are_ordered_by_person_then_day(people: int) -> None:
+@pytest.mark.parametrize(("first", "people"), [(0, 3), (0, 70_000), (0, 140_000),
+                                               (50_000, 60_000), (60_000, 70_000)])
+def test_rows_are_ordered_by_person_then_day(first: int, people: int) -> None:
     """Day after day (the readers' order) or in any order, rows come out as a stable sort of
-    (pid, day) gives them, past the 65,536 pids one radix pass sorts; rows already in that
-    order are left as they are."""
-    from metrics.factload import person_day_order
+    (pid, day) gives them, past the 65,536 pids one radix pass sorts (counted from the
+    lowest pid); rows already in that order are left as they are."""
+    from metrics.person_days import person_day_order
 
     rng = np.random.default_rng(people)
-    pid = rng.integers(0, people, 50_000).astype(np.int32)
+    pid = rng.integers(first, first + people, 50_000).astype(np.int32)
     day = np.sort(rng.integers(19_000, 19_400, 50_000)).astype(np.int32)
     for order in (np.arange(len(pid)), rng.permutation(len(pid))):
         p, d = pid[order], day[order]
@@ -238,20 +303,45 @@ def test_rows_are_ordered_by_person_then_day(people: int) -> None:
     assert person_day_order(pid[wanted], day[wanted]) is None
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@POSTGRES_ONLY
+@pytest.mark.parametrize(("halves", "failing"), [(1, 0), (2, 0), (2, 1)])
 def test_a_failed_postgresql_read_raises_in_the_caller(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, halves: int, failing: int
+) -> None:
+    """The read failing, or either of its halves, is the read's error: the other half does
+    not wait for it for ever."""
+    from metrics import factload, postgres_read
+
+    _two_sources_apart(engine)
+    real = postgres_read.days_read
+
+    def broken(raw: object, where: list[str], people: object):
+        if halves == 1 or where[-1].startswith("d.ctid <" if failing == 0 else "d.ctid >="):
+            raise RuntimeError("server went away")
+        return real(raw, where, people)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(factload, "SPLIT_ROWS", 1 if halves == 2 else 10**9)
+    monkeypatch.setattr(postgres_read, "days_read", broken)
+    with pytest.raises(RuntimeError, match="server went away"):
+        _read_all(engine)
+
+
+@POSTGRES_ONLY
+def test_when_the_first_half_fails_before_exporting_the_second_does_not_wait(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from metrics import factload
+    from metrics import factload, postgres_read
 
-    _store(engine)
+    _two_sources_apart(engine)
 
-    def broken(*_args: object) -> None:
-        raise RuntimeError("server went away")
+    class Unreadable:
+        def __init__(self, *_args: object) -> None:
+            raise RuntimeError("people unreadable")
 
-    monkeypatch.setattr(factload, "_postgres", broken)
-    with pytest.raises(RuntimeError, match="server went away"):
-        _read(engine, (-1, 0))
+    monkeypatch.setattr(factload, "SPLIT_ROWS", 1)
+    monkeypatch.setattr(postgres_read, "People", Unreadable)
+    with pytest.raises(RuntimeError, match="people unreadable"):
+        _read_all(engine)
 
 
 @BACKENDS
@@ -651,7 +741,7 @@ def test_bulk_insert_writes_dates_as_the_store_reads_them(engine: Engine) -> Non
 
 
 def test_any_count_finds_the_rows_with_a_count_in_the_columns_asked():
-    from metrics.factload import any_count
+    from metrics.person_days import any_count
 
     counts = np.array([[0, 0, 0, 0], [0, 0, 0, 5], [0, 2, 0, 0], [7, 0, 1, 0], [0, 0, 0, 0]],
                       dtype=np.int16)
