@@ -62,7 +62,7 @@ def person_day_order(pid: np.ndarray, days: np.ndarray) -> np.ndarray | None:
     if not (days[1:] >= days[:-1]).all():
         return np.argsort(pid.astype(np.int64) * (1 << 32) + days, kind="stable")
     low = int(pid.min())
-    if int(pid.max()) - low < 1 << 16:  # one radix sort (the upper half of a PostgreSQL read)
+    if int(pid.max()) - low < 1 << 16:  # one radix sort (the upper side of a PostgreSQL read)
         return np.argsort((pid - low).astype(np.uint16), kind="stable")
     high = pid >> 16
     parts = []

@@ -157,23 +157,25 @@ def _two_sources_apart(engine: Engine) -> dict[tuple[int, int], tuple[int, ...]]
     return {(keys.index(key), day): tuple(c.values()) for (key, day), c in rows.items()}
 
 
-def _read_all(engine: Engine, people: int = 40) -> pd.DataFrame:
+def _read_all(engine: Engine, last: int = 7) -> pd.DataFrame:
     with engine.connect() as conn:
-        return load_activity(conn, pd.Index([f"p{i:03d}" for i in range(people)]),
-                             DAY - dt.timedelta(days=7), DAY + dt.timedelta(days=7))
+        return load_activity(conn, pd.Index([f"p{i:03d}" for i in range(40)]),
+                             DAY - dt.timedelta(days=7), DAY + dt.timedelta(days=last))
 
 
 @POSTGRES_ONLY
+@pytest.mark.parametrize("last", [7, 3])  # every day, and a range of them
 def test_a_large_postgresql_read_in_two_halves_of_the_pages_reads_the_same(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, last: int
 ) -> None:
-    """A large read runs on two connections, each on one half of the table's pages: one
-    person-day's rows from two sources may lie in both, and come out as one row, each kind
-    its larger count, every person's rows in (pid, day) order."""
+    """A large read runs on two connections, each on one half of the table's pages (the
+    other conditions kept): one person-day's rows from two sources may lie in both, and
+    come out as one row, each kind its larger count, every person's rows in (pid, day)
+    order."""
     from metrics import factload, postgres_read
 
     wanted = _two_sources_apart(engine)
-    alone = _read_all(engine)
+    alone = _read_all(engine, last)
     conditions: list[list[str]] = []
     real = postgres_read.days_read
 
@@ -182,17 +184,19 @@ def test_a_large_postgresql_read_in_two_halves_of_the_pages_reads_the_same(
         return real(raw, where, people)  # type: ignore[arg-type]
 
     monkeypatch.setattr(factload, "SPLIT_ROWS", 1)
+    monkeypatch.setattr(factload, "SPLIT_DAYS", 1)
     monkeypatch.setattr(postgres_read, "days_read", recorded)
-    halved = _read_all(engine)
+    halved = _read_all(engine, last)
     with engine.connect() as conn:
         pages = conn.exec_driver_sql(postgres_read.PAGES).scalar()
     assert pages >= 4  # the second source's rows lie on pages of the second half
     cut = f"'({pages // 2},0)'::tid"
     assert sorted(c[-1] for c in conditions) == [f"d.ctid < {cut}", f"d.ctid >= {cut}"]
+    assert all(("d.day >= DATE" in c[0]) == (last < 7) for c in conditions)
     pd.testing.assert_frame_equal(halved, alone)
     got = {(int(r.pid), (r.day.date() - DAY).days): (r.posts, r.replies, r.reactions, r.reads)
            for r in halved.itertuples()}
-    assert got == {k: v for k, v in wanted.items() if any(v)}
+    assert got == {k: v for k, v in wanted.items() if any(v) and k[1] <= last}
     assert list(halved["pid"]) == sorted(halved["pid"])
 
 
