@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 
 from metrics import split_read
 from metrics.calendar import day_number
-from metrics.person_days import BITS, CAP, KINDS, Rows, unpacked_counts
+from metrics.person_days import BITS, CAP, KINDS, Rows, no_rows, unpacked_counts
 from metrics.postgres_read import PostgresRead
 from store.fact_rows import day_span, estimated_rows, middle_day
 
@@ -327,8 +327,7 @@ def _narrowed(tables: Iterator[np.ndarray]) -> Rows:
         days.append(table[:, 1].astype(np.int32))
         counts.append(unpacked_counts(table[:, 2]))
     if not pids:
-        empty = np.zeros(0, dtype=np.int32)
-        return empty, empty, np.zeros((0, 4), dtype=np.int16)
+        return no_rows()
     return np.concatenate(pids), np.concatenate(days), np.concatenate(counts)
 
 

@@ -224,11 +224,7 @@ def _period_pairs(
     intervals: tuple[np.ndarray, ...], lo: dt.date, hi: dt.date, grain: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(period index, pid, period's last day number clipped to hi) of the distinct pairs."""
-    pids, starts, ends = (np.asarray(a, dtype=np.int64) for a in intervals[:3])
-    first_day, last_day = np.int64(day_number(lo)), np.int64(day_number(hi))
-    starts, ends = np.maximum(starts, first_day), np.minimum(ends, last_day + 1)
-    keep = ends > starts
-    pids, starts, ends = pids[keep], starts[keep], ends[keep]
+    pids, starts, ends = _clipped(intervals, lo, hi)
     a = period_index(starts.astype("datetime64[D]"), grain)
     b = period_index((ends - 1).astype("datetime64[D]"), grain)
     pieces = b - a + 1
@@ -236,6 +232,17 @@ def _period_pairs(
     offset = np.arange(int(pieces.sum())) - np.repeat(np.cumsum(pieces) - pieces, pieces)
     index, pid = unique_pairs(a[owner] + offset, pids[owner])
     return index, pid, last_day_numbers(index, grain, hi)
+
+
+def _clipped(
+    intervals: tuple[np.ndarray, ...], lo: dt.date, hi: dt.date
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pid, start, end) of the day intervals [start, end) clipped to [lo, hi]; empty ones out."""
+    pids, starts, ends = (np.asarray(a, dtype=np.int64) for a in intervals[:3])
+    starts = np.maximum(starts, np.int64(day_number(lo)))
+    ends = np.minimum(ends, np.int64(day_number(hi)) + 1)
+    keep = ends > starts
+    return pids[keep], starts[keep], ends[keep]
 
 
 def counted_by_period(
@@ -250,11 +257,7 @@ def counted_by_period(
     cut where the snapshot of the periods' last days changes; each piece adds one to its
     group's periods through a difference array.
     """
-    pids, starts, ends = (np.asarray(a, dtype=np.int64) for a in intervals[:3])
-    starts = np.maximum(starts, np.int64(day_number(lo)))
-    ends = np.minimum(ends, np.int64(day_number(hi)) + 1)
-    keep = ends > starts
-    pids, starts, ends = pids[keep], starts[keep], ends[keep]
+    pids, starts, ends = _clipped(intervals, lo, hi)
     columns = ["period", "group", *(["extra"] if extra is not None else []), "count"]
     if not len(pids):
         return pd.DataFrame({c: [] for c in columns}).astype(

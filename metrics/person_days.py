@@ -13,6 +13,12 @@ BITS = 15
 Rows = tuple[np.ndarray, np.ndarray, np.ndarray]  # (pid, day, counts)
 
 
+def no_rows() -> Rows:
+    """An empty (pid, day, counts) table."""
+    empty = np.zeros(0, dtype=np.int32)
+    return empty, empty, np.zeros((0, len(KINDS)), dtype=np.int16)
+
+
 def unpacked_counts(packed: np.ndarray) -> np.ndarray:
     """Packed counts (KINDS, BITS each) as an (n, 4) int16 matrix."""
     return np.stack([(packed >> (BITS * i)) & CAP for i in range(len(KINDS))], axis=1).astype(

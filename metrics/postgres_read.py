@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from psycopg import sql
 
-from metrics.person_days import BITS, CAP, Rows, person_days, unpacked_counts
+from metrics.person_days import BITS, CAP, Rows, no_rows, person_days, unpacked_counts
 
 # Memory the server may give a read's aggregation (per connection, and up to
 # hash_mem_multiplier times it), instead of spilling it to disk: a day's row is built in
@@ -203,8 +203,7 @@ def _split(days: Iterable[Day], middle: int) -> list[list[Day] | None]:
 def _joined(days: list[Day]) -> Rows:
     """Days of rows, in the order given, as one (pid, day, counts) table."""
     if not days:
-        empty = np.zeros(0, dtype=np.int32)
-        return empty, empty, np.zeros((0, 4), dtype=np.int16)
+        return no_rows()
     sizes = [len(pid) for _, pid, _ in days]
     day = np.repeat(np.array([d for d, _, _ in days], dtype=np.int32), sizes)
     return (np.concatenate([pid for _, pid, _ in days]), day,
